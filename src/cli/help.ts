@@ -1,0 +1,72 @@
+/**
+ * Help text, generated from the option declarations so that it cannot drift
+ * from the parser. Written here rather than by citty's renderUsage, which
+ * shows one-letter options as "--c", pads every line with trailing spaces and
+ * colours output that is not a terminal.
+ */
+import { type OptionDef, type SubcommandDef, subcommands } from "./definitions";
+
+const WIDTH = 80;
+
+function aliases(def: OptionDef): string[] {
+  const alias = (def as { alias?: string | string[] }).alias;
+  return Array.isArray(alias) ? alias : alias ? [alias] : [];
+}
+
+/** "-p, --pidfile FILE" for one option. */
+export function optionSpelling(name: string, def: OptionDef): string {
+  const forms = [...aliases(def).map((letter) => `-${letter}`), name.length === 1 ? `-${name}` : `--${name}`];
+  const hint = def.type === "string" ? ` ${(def as { valueHint?: string }).valueHint ?? "VALUE"}` : "";
+  return forms.join(", ") + hint;
+}
+
+function wrap(text: string, indent: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && indent + line.length + 1 + word.length > WIDTH) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join(`\n${" ".repeat(indent)}`);
+}
+
+function optionLines(sub: SubcommandDef): string[] {
+  const entries = Object.entries(sub.args).filter(([, def]) => !def.hidden);
+  const spellings = entries.map(([name, def]) => optionSpelling(name, def));
+  const column = Math.min(Math.max(...spellings.map((s) => s.length)) + 4, 28);
+  return entries.map(([, def], i) => {
+    const spelling = `  ${spellings[i]}`;
+    const pad = spelling.length + 2 <= column ? " ".repeat(column - spelling.length) : `\n${" ".repeat(column)}`;
+    return `${spelling}${pad}${wrap(def.description ?? "", column)}`;
+  });
+}
+
+export function renderHelp(sub: SubcommandDef, version: string): string {
+  const lines = [`tinyd ${version}: ${sub.description}`, "", `Usage: tinyd ${sub.usage}`];
+  if (sub.name === "start") {
+    lines.push(
+      ...Object.values(subcommands)
+        .filter((other) => other.name !== "start")
+        .map((other) => `       tinyd ${other.usage}`),
+    );
+  }
+  lines.push("", "Options:", ...optionLines(sub));
+  if (sub.name === "start") {
+    lines.push(
+      "",
+      "Commands:",
+      ...Object.values(subcommands).map((other) => `  ${other.name.padEnd(8)}${wrap(other.description, 10)}`),
+      "",
+      wrap(
+        "The first word that is not an option is the command, unless it names a subcommand; everything after it belongs to the command. 'tinyd stop --help' shows the options of stop, and likewise for the others.",
+        0,
+      ),
+    );
+  }
+  return lines.join("\n");
+}

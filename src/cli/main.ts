@@ -1,0 +1,151 @@
+/**
+ * The tinyd command: parse, dispatch to a subcommand, and turn every error
+ * into one message line and its documented exit status.
+ */
+import { daemonStatus, signalDaemon, stopDaemon } from "../control";
+import { ExitCode, TinydError, usageError } from "../errors";
+import type { DaemonOptions } from "../options";
+import { spawnDaemon } from "../start";
+import { VERSION_STRING } from "../version";
+import { type OptionValues, parseCommandLine } from "./argv";
+import type { SubcommandDef } from "./definitions";
+import { renderHelp } from "./help";
+import { LOG_LEVEL_QUIET, log, output } from "./log";
+
+function text(options: OptionValues, name: string): string | undefined {
+  const value = options[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+function requirePidfile(options: OptionValues, sub: SubcommandDef): string {
+  const pidfile = text(options, "pidfile");
+  if (pidfile === undefined || pidfile === "") throw usageError(`tinyd ${sub.name} needs -p FILE, the daemon's pidfile`);
+  return pidfile;
+}
+
+function parseSeconds(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (value.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+    throw usageError(`invalid ${option} '${value}': expected a number of seconds, 0 or more`, { [option]: value });
+  }
+  return seconds;
+}
+
+async function runStart(options: OptionValues, command: string[]): Promise<number> {
+  const daemonOptions: DaemonOptions = {
+    pidfile: text(options, "pidfile"),
+    cwd: text(options, "cwd"),
+    noChdir: options["no-chdir"] === true,
+    output: text(options, "output"),
+    stdout: text(options, "stdout"),
+    stderr: text(options, "stderr"),
+    umask: text(options, "umask"),
+    env: (options.env as string[] | undefined) ?? [],
+    clearEnv: options["clear-env"] === true,
+    noClose: options["no-close"] === true,
+    keepSignals: options["keep-signals"] === true,
+    foreground: options.foreground === true,
+  };
+  if (options.c === true && daemonOptions.noChdir) throw usageError("-c and --no-chdir contradict each other: give one of them");
+  if (options.f === true && daemonOptions.noClose) throw usageError("-f and --no-close contradict each other: give one of them");
+
+  const daemon = await spawnDaemon(command, daemonOptions);
+  if (options.verbose === true) output(String(daemon.pid));
+  return ExitCode.OK;
+}
+
+async function runStop(options: OptionValues, sub: SubcommandDef): Promise<number> {
+  const pidfile = requirePidfile(options, sub);
+  const result = await stopDaemon(pidfile, {
+    signal: text(options, "signal"),
+    timeout: parseSeconds(text(options, "timeout"), "timeout"),
+    kill: options.kill === true,
+  });
+  if (!result.wasRunning) {
+    log.info(`not running (${pidfile})`);
+    return ExitCode.OK;
+  }
+  if (!result.stopped) {
+    log.error(`pid ${result.pid} did not exit in time (${pidfile}); use --kill to send SIGKILL after the timeout`);
+    return ExitCode.FAILURE;
+  }
+  log.info(result.killed ? `killed pid ${result.pid} with SIGKILL (${pidfile})` : `stopped pid ${result.pid} (${pidfile})`);
+  return ExitCode.OK;
+}
+
+function runStatus(options: OptionValues, sub: SubcommandDef): number {
+  const pidfile = requirePidfile(options, sub);
+  const status = daemonStatus(pidfile);
+
+  if (options.quiet === true) return status.code;
+  if (options.json === true) {
+    const { code: _code, ...fields } = status;
+    output(JSON.stringify(fields));
+    return status.code;
+  }
+  switch (status.state) {
+    case "running":
+      output(`running as pid ${status.pid}${status.startedAt ? ` since ${status.startedAt}` : ""}${status.command ? `: ${status.command.join(" ")}` : ""}`);
+      break;
+    case "starting":
+      output(`starting (${pidfile} is locked and has no pid yet)`);
+      break;
+    case "dead":
+      output(`dead: ${pidfile} exists but is not locked${status.pid ? `; pid ${status.pid} is not the daemon` : ""}`);
+      break;
+    case "stopped":
+      output(`not running (no pidfile at ${pidfile})`);
+      break;
+    case "unknown":
+      output(`unknown: ${status.error}`);
+      break;
+  }
+  return status.code;
+}
+
+function runSignal(options: OptionValues, sub: SubcommandDef, signal: string): number {
+  const pidfile = requirePidfile(options, sub);
+  const result = signalDaemon(pidfile, signal);
+  log.info(`sent signal ${signal} to pid ${result.pid} (${pidfile})`);
+  return ExitCode.OK;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const { subcommand, options, positionals, command } = parseCommandLine(argv);
+    if (options.quiet === true) log.level = LOG_LEVEL_QUIET;
+
+    if (options.help === true) {
+      output(renderHelp(subcommand, VERSION_STRING));
+      return ExitCode.OK;
+    }
+    if (options.version === true) {
+      output(`tinyd ${VERSION_STRING}`);
+      return ExitCode.OK;
+    }
+
+    switch (subcommand.name) {
+      case "start":
+        return await runStart(options, command);
+      case "stop":
+        return await runStop(options, subcommand);
+      case "status":
+        return runStatus(options, subcommand);
+      case "signal":
+        return runSignal(options, subcommand, positionals[0]!);
+      case "reload":
+        return runSignal(options, subcommand, "HUP");
+      default:
+        throw new TinydError("E_INTERNAL", `internal error: no handler for subcommand ${subcommand.name}`, ExitCode.SOFTWARE);
+    }
+  } catch (error) {
+    if (error instanceof TinydError) {
+      // consola prints errors at every level, so --quiet keeps them.
+      log.error(error.message);
+      return error.exitCode;
+    }
+    log.error(`internal error: ${(error as Error)?.stack ?? String(error)}`);
+    return ExitCode.SOFTWARE;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Status, stop and signals for a daemon known by its pidfile.
+ *
+ * A pid is signalled only while its pidfile is locked, so a pid from a stale
+ * file, which the system may since have given to an unrelated process, is
+ * never touched.
+ */
+import { ExitCode, TinydError } from "./errors";
+import { readPidfile } from "./pidfile";
+import { kill, PosixError } from "./posix/libc";
+import { isAlive, processInfo } from "./proc";
+import { parseSignal, signalName } from "./signals";
+
+/** LSB init-script status codes, which `tinyd status` exits with. */
+export const StatusCode = {
+  RUNNING: 0,
+  DEAD_WITH_PIDFILE: 1,
+  NOT_RUNNING: 3,
+  UNKNOWN: 4,
+} as const;
+
+export type DaemonState = "running" | "starting" | "dead" | "stopped" | "unknown";
+
+export interface DaemonStatus {
+  state: DaemonState;
+  /** LSB status code for the state. */
+  code: number;
+  pid: number | null;
+  pidfile: string;
+  startedAt: string | null;
+  command: string[] | null;
+  /** Why the state is unknown. */
+  error?: string;
+}
+
+export function daemonStatus(pidfile: string): DaemonStatus {
+  const base = { pidfile, pid: null, startedAt: null, command: null };
+  let state;
+  try {
+    state = readPidfile(pidfile);
+  } catch (error) {
+    return { ...base, state: "unknown", code: StatusCode.UNKNOWN, error: (error as Error).message };
+  }
+  if (!state.exists) return { ...base, state: "stopped", code: StatusCode.NOT_RUNNING };
+  if (!state.locked) return { ...base, pid: state.pid, state: "dead", code: StatusCode.DEAD_WITH_PIDFILE };
+  // Locked but empty: a launcher holds the lock and the daemon has not written its pid yet.
+  if (state.pid === null) return { ...base, state: "starting", code: StatusCode.RUNNING };
+
+  const info = processInfo(state.pid);
+  return {
+    ...base,
+    state: "running",
+    code: StatusCode.RUNNING,
+    pid: state.pid,
+    startedAt: info?.startedAt?.toISOString() ?? null,
+    command: info?.command ?? null,
+  };
+}
+
+/** Returns the pid of a daemon whose pidfile is locked now, or null when none runs. */
+function lockedPid(pidfile: string): number | null {
+  const state = readPidfile(pidfile);
+  if (!state.locked || state.pid === null) return null;
+  return state.pid;
+}
+
+function sendSignal(pid: number, signal: number, pidfile: string): void {
+  try {
+    kill(pid, signal);
+  } catch (error) {
+    if (error instanceof PosixError && error.code === "ESRCH") return;
+    const reason = error instanceof PosixError ? error.message.replace(/^kill: /, "") : String(error);
+    throw new TinydError("E_SIGNAL", `cannot send ${signalName(signal)} to pid ${pid} (${pidfile}): ${reason}`, ExitCode.NO_PERMISSION, {
+      pid,
+      pidfile,
+      signal,
+    });
+  }
+}
+
+/**
+ * Sends a signal to the daemon of a locked pidfile. Throws E_NOT_RUNNING when
+ * the pidfile is missing or not locked.
+ */
+export function signalDaemon(pidfile: string, signal: string | number): { pid: number; signal: number } {
+  const number = parseSignal(signal);
+  const pid = lockedPid(pidfile);
+  if (pid === null) {
+    throw new TinydError("E_NOT_RUNNING", `not running: ${pidfile} is missing or not locked, so no signal was sent`, StatusCode.NOT_RUNNING, { pidfile });
+  }
+  sendSignal(pid, number, pidfile);
+  return { pid, signal: number };
+}
+
+export interface StopOptions {
+  /** Signal to send first. Default: SIGTERM. */
+  signal?: string | number;
+  /** Seconds to wait for the lock to be released. Default: 10. */
+  timeout?: number;
+  /** After the timeout, send SIGKILL and wait again for as long. */
+  kill?: boolean;
+}
+
+export interface StopResult {
+  /** False when nothing ran. */
+  wasRunning: boolean;
+  stopped: boolean;
+  pid: number | null;
+  /** True when SIGKILL was needed. */
+  killed: boolean;
+}
+
+export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+const STOP_POLL_MS = 20;
+
+async function waitUntilReleased(pidfile: string, pid: number, seconds: number): Promise<boolean> {
+  const deadline = performance.now() + seconds * 1000;
+  for (;;) {
+    // The lock goes when the daemon exits, even while it lingers as a zombie.
+    if (lockedPid(pidfile) !== pid || !isAlive(pid)) return true;
+    if (performance.now() >= deadline) return false;
+    await Bun.sleep(STOP_POLL_MS);
+  }
+}
+
+/**
+ * Stops the daemon of a locked pidfile: sends the signal, waits until the
+ * lock is released, and with `kill` sends SIGKILL after the timeout.
+ */
+export async function stopDaemon(pidfile: string, options: StopOptions = {}): Promise<StopResult> {
+  const signal = parseSignal(options.signal ?? "TERM");
+  const timeout = options.timeout ?? DEFAULT_STOP_TIMEOUT_SECONDS;
+  if (!Number.isFinite(timeout) || timeout < 0) {
+    throw new TinydError("E_USAGE", `invalid timeout '${options.timeout}': expected a number of seconds, 0 or more`, ExitCode.USAGE);
+  }
+
+  const pid = lockedPid(pidfile);
+  if (pid === null) return { wasRunning: false, stopped: true, pid: null, killed: false };
+
+  sendSignal(pid, signal, pidfile);
+  if (await waitUntilReleased(pidfile, pid, timeout)) return { wasRunning: true, stopped: true, pid, killed: false };
+  if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false };
+
+  // Recheck the lock right before SIGKILL: the pid must still be the daemon's.
+  if (lockedPid(pidfile) === pid) sendSignal(pid, parseSignal("KILL"), pidfile);
+  const stopped = await waitUntilReleased(pidfile, pid, timeout);
+  return { wasRunning: true, stopped, pid, killed: true };
+}

@@ -1,0 +1,84 @@
+/**
+ * The intermediate process of the fallback launch. It is already a session
+ * leader (its parent spawned it detached), holds the daemon's stdio on 0-2
+ * and the pidfile lock on 3, and reads the launch request on 4.
+ */
+import { existsSync, ftruncateSync, readSync, statSync, writeSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { umask } from "../posix/libc";
+import { INTERMEDIATE_FD } from "./fallback";
+import { type LaunchRequest, LaunchStep } from "./request";
+
+function readRequest(): LaunchRequest {
+  const chunks: Buffer[] = [];
+  const buffer = Buffer.alloc(65536);
+  for (;;) {
+    const length = readSync(INTERMEDIATE_FD.request, buffer, 0, buffer.length, null);
+    if (length === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, length)));
+  }
+  return JSON.parse(Buffer.concat(chunks).toString("utf8")) as LaunchRequest;
+}
+
+function report(line: string): void {
+  writeSync(INTERMEDIATE_FD.report, `${line}\n`);
+}
+
+function errnoOf(error: unknown): number {
+  const code = (error as NodeJS.ErrnoException).code ?? "";
+  return (osConstants.errno as Record<string, number>)[code] ?? 0;
+}
+
+function toEnvObject(entries: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf("=");
+    env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return env;
+}
+
+export function runIntermediate(): never {
+  let request: LaunchRequest;
+  try {
+    request = readRequest();
+  } catch {
+    process.exit(70);
+  }
+
+  if (request.umask !== null) umask(request.umask);
+
+  const cwd = request.cwd ?? process.cwd();
+  if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {
+    report(`error ${LaunchStep.Chdir} ${osConstants.errno.ENOENT}`);
+    process.exit(71);
+  }
+
+  let child: Bun.Subprocess;
+  try {
+    child = Bun.spawn([request.path, ...request.argv.slice(1)], {
+      argv0: request.argv[0],
+      cwd,
+      env: toEnvObject(request.env),
+      stdio: ["inherit", "inherit", "inherit", request.lockFd === null ? "ignore" : INTERMEDIATE_FD.lock] as never,
+    });
+  } catch (error) {
+    report(`error ${LaunchStep.Exec} ${errnoOf(error)}`);
+    process.exit(127);
+  }
+
+  if (request.lockFd !== null) {
+    try {
+      ftruncateSync(INTERMEDIATE_FD.lock, 0);
+      writeSync(INTERMEDIATE_FD.lock, `${child.pid}\n`, 0);
+    } catch (error) {
+      child.kill(9);
+      report(`error ${LaunchStep.Pidfile} ${errnoOf(error)}`);
+      process.exit(71);
+    }
+  }
+
+  child.unref();
+  report(`pid ${child.pid}`);
+  process.exit(0);
+}

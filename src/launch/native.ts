@@ -1,0 +1,108 @@
+/**
+ * The native launch: runs the daemon(7) sequence in tinyd's compiled C
+ * (src/native/launch.c), which never returns into JavaScript in a child.
+ */
+import { ptr } from "bun:ffi";
+import { nativeLibrary } from "../native/compile";
+import { constants } from "../posix/constants";
+import { type LaunchRequest, type LaunchResult, LaunchStep } from "./request";
+
+/** Indices into the int array shared with launch.c; keep them in its order. */
+const P = {
+  FLAGS: 0,
+  UMASK: 1,
+  STDIN: 2,
+  STDOUT: 3,
+  STDERR: 4,
+  LOCK_FD: 5,
+  MAX_FD: 6,
+  NSIG: 7,
+  SIG_BLOCK: 8,
+  SIG_SETMASK: 9,
+  F_DUPFD_CLOEXEC: 10,
+  F_GETFL: 11,
+  F_SETFL: 12,
+  O_NONBLOCK: 13,
+  O_CLOEXEC: 14,
+  SIGKILL: 15,
+  SIGSTOP: 16,
+  SIGPIPE: 17,
+  SIGXFSZ: 18,
+  SYS_CLOSE_RANGE: 19,
+  RTLD_DEFAULT: 20,
+  OUT_PID: 21,
+  OUT_STEP: 22,
+  OUT_ERRNO: 23,
+  COUNT: 24,
+} as const;
+
+const FLAG_NO_CLOSE = 1;
+const FLAG_KEEP_SIGNALS = 2;
+const FLAG_FOREGROUND = 4;
+const FLAG_CHDIR = 8;
+
+/** Upper bound for the close() loop where close_range(2) is missing. */
+const MAX_FD_TO_CLOSE = 65536;
+
+/** Compiles the launcher. Throws where bun:ffi has no compiler. */
+export function loadNativeLauncher(): void {
+  nativeLibrary();
+}
+
+function cString(text: string): Buffer {
+  return Buffer.from(`${text}\0`);
+}
+
+/** A NULL-terminated array of pointers to C strings, plus the buffers it points into. */
+function cStringArray(items: readonly string[]): { array: BigUint64Array; keep: Buffer[] } {
+  const keep = items.map(cString);
+  const array = new BigUint64Array(items.length + 1);
+  keep.forEach((buffer, i) => {
+    array[i] = BigInt(ptr(buffer));
+  });
+  return { array, keep };
+}
+
+export function launchNative(request: LaunchRequest): LaunchResult {
+  const native = nativeLibrary();
+
+  const p = new Int32Array(P.COUNT);
+  p[P.FLAGS] =
+    (request.closeFds ? 0 : FLAG_NO_CLOSE) |
+    (request.resetSignals ? 0 : FLAG_KEEP_SIGNALS) |
+    (request.foreground ? FLAG_FOREGROUND : 0) |
+    (request.cwd === null ? 0 : FLAG_CHDIR);
+  p[P.UMASK] = request.umask ?? -1;
+  p[P.STDIN] = request.stdin ?? -1;
+  p[P.STDOUT] = request.stdout ?? -1;
+  p[P.STDERR] = request.stderr ?? -1;
+  p[P.LOCK_FD] = request.lockFd ?? -1;
+  p[P.MAX_FD] = MAX_FD_TO_CLOSE;
+  p[P.NSIG] = constants.NSIG;
+  p[P.SIG_BLOCK] = constants.SIG_BLOCK;
+  p[P.SIG_SETMASK] = constants.SIG_SETMASK;
+  p[P.F_DUPFD_CLOEXEC] = constants.F_DUPFD_CLOEXEC;
+  p[P.F_GETFL] = constants.F_GETFL;
+  p[P.F_SETFL] = constants.F_SETFL;
+  p[P.O_NONBLOCK] = constants.O_NONBLOCK;
+  p[P.O_CLOEXEC] = process.platform === "linux" ? constants.O_CLOEXEC : 0;
+  p[P.SIGKILL] = constants.SIGKILL;
+  p[P.SIGSTOP] = constants.SIGSTOP;
+  p[P.SIGPIPE] = constants.SIGPIPE;
+  p[P.SIGXFSZ] = constants.SIGXFSZ;
+  p[P.SYS_CLOSE_RANGE] = constants.SYS_close_range;
+  p[P.RTLD_DEFAULT] = constants.rtldDefault;
+
+  const argv = cStringArray(request.argv);
+  const envp = cStringArray(request.env);
+  const path = cString(request.path);
+  const cwd = cString(request.cwd ?? "/");
+
+  const status = native.tinyd_launch(ptr(p), ptr(argv.array), ptr(envp.array), ptr(path), ptr(cwd));
+
+  // The buffers must stay reachable until the call has returned.
+  void [argv.keep, envp.keep];
+
+  if (status === 0) return { ok: true, pid: p[P.OUT_PID]! };
+  return { ok: false, step: p[P.OUT_STEP]! as LaunchStep, errno: p[P.OUT_ERRNO]! };
+}

@@ -1,0 +1,5 @@
+/** C sources imported `with { type: "text" }` arrive as strings. */
+declare module "*.c" {
+  const source: string;
+  export default source;
+}

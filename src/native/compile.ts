@@ -1,0 +1,76 @@
+/**
+ * Compiles tinyd's C once per process with bun:ffi's TinyCC.
+ *
+ * Compiling at run time costs a few milliseconds but needs no C toolchain,
+ * no libc headers (the C declares what it uses and looks functions up with
+ * dlsym) and no prebuilt shared object per platform, so one compiled tinyd
+ * binary works on any glibc, musl or macOS host.
+ */
+import { cc } from "bun:ffi";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import launchSource from "./launch.c" with { type: "text" };
+import syscallsSource from "./syscalls.c" with { type: "text" };
+
+const nativeSymbols = {
+  tinyd_launch: { args: ["ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  tinyd_syscalls_init: { args: ["i64"], returns: "i32" },
+  tinyd_flock: { args: ["i32", "i32"], returns: "i32" },
+  tinyd_kill: { args: ["i32", "i32"], returns: "i32" },
+  tinyd_setsid: { args: [], returns: "i32" },
+  tinyd_getpgid: { args: ["i32"], returns: "i32" },
+  tinyd_getsid: { args: ["i32"], returns: "i32" },
+  tinyd_pipe: { args: ["ptr"], returns: "i32" },
+} as const;
+
+function compile() {
+  // TinyCC reads its source from a real file, and in a compiled binary the
+  // embedded files exist only under the virtual /$bunfs/ path.
+  const directory = mkdtempSync(join(tmpdir(), "tinyd-cc-"));
+  try {
+    const file = join(directory, "tinyd.c");
+    writeFileSync(file, `${launchSource}\n${syscallsSource}`, { mode: 0o600 });
+    return cc({ source: file, flags: ["-nostdlib"], symbols: nativeSymbols });
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+export type NativeLibrary = ReturnType<typeof compile>["symbols"];
+
+let library: NativeLibrary | undefined;
+let failure: Error | undefined;
+
+/**
+ * Returns the compiled functions. Throws when bun:ffi has no compiler, as in
+ * Bun's FreeBSD build or under --no-ffi-cc, and remembers that answer.
+ */
+export function nativeLibrary(): NativeLibrary {
+  if (library) return library;
+  if (failure) throw failure;
+  try {
+    library = compile().symbols;
+    return library;
+  } catch (error) {
+    failure = error as Error;
+    throw failure;
+  }
+}
+
+/**
+ * Environment variable that selects the launch method: "native", "fallback"
+ * or "auto" (the default). "fallback" also stands in for a runtime without a
+ * compiler everywhere else, so that tests can run that path on Linux.
+ */
+export const LAUNCH_ENV = "TINYD_LAUNCH";
+
+/** Returns the compiled functions, or null where bun:ffi cannot compile. */
+export function nativeLibraryIfAvailable(): NativeLibrary | null {
+  if (process.env[LAUNCH_ENV] === "fallback") return null;
+  try {
+    return nativeLibrary();
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Per-platform values of the libc constants that tinyd passes to native code.
+ * Node's `os.constants` and `fs.constants` lack most of them (O_CLOEXEC,
+ * F_DUPFD_CLOEXEC, the sigprocmask operations), so they are listed here from
+ * each platform's headers.
+ */
+
+export interface PlatformConstants {
+  /** Path given to dlopen() for the C library. */
+  libc: string;
+  /** RTLD_DEFAULT, the pseudo-handle for a global dlsym() look-up. */
+  rtldDefault: number;
+  O_CLOEXEC: number;
+  O_NONBLOCK: number;
+  F_GETFL: number;
+  F_SETFL: number;
+  F_DUPFD_CLOEXEC: number;
+  SIG_BLOCK: number;
+  SIG_SETMASK: number;
+  /** One more than the highest signal number. */
+  NSIG: number;
+  SIGKILL: number;
+  SIGSTOP: number;
+  SIGPIPE: number;
+  SIGXFSZ: number;
+  /** The close_range(2) system call number, or -1 where there is none. */
+  SYS_close_range: number;
+  LOCK_SH: number;
+  LOCK_EX: number;
+  LOCK_NB: number;
+  LOCK_UN: number;
+  EWOULDBLOCK: number;
+}
+
+const linux: PlatformConstants = {
+  // glibc and musl both provide this soname.
+  libc: "libc.so.6",
+  rtldDefault: 0,
+  O_CLOEXEC: 0o2000000,
+  O_NONBLOCK: 0o4000,
+  F_GETFL: 3,
+  F_SETFL: 4,
+  F_DUPFD_CLOEXEC: 1030,
+  SIG_BLOCK: 0,
+  SIG_SETMASK: 2,
+  NSIG: 65,
+  SIGKILL: 9,
+  SIGSTOP: 19,
+  SIGPIPE: 13,
+  SIGXFSZ: 25,
+  // The same number on x86-64 and arm64, which share the generic table from 5.9 on.
+  SYS_close_range: 436,
+  LOCK_SH: 1,
+  LOCK_EX: 2,
+  LOCK_NB: 4,
+  LOCK_UN: 8,
+  EWOULDBLOCK: 11,
+};
+
+const darwin: PlatformConstants = {
+  libc: "/usr/lib/libSystem.B.dylib",
+  rtldDefault: -2,
+  O_CLOEXEC: 0x1000000,
+  O_NONBLOCK: 0x4,
+  F_GETFL: 3,
+  F_SETFL: 4,
+  F_DUPFD_CLOEXEC: 67,
+  SIG_BLOCK: 1,
+  SIG_SETMASK: 3,
+  NSIG: 32,
+  SIGKILL: 9,
+  SIGSTOP: 17,
+  SIGPIPE: 13,
+  SIGXFSZ: 25,
+  SYS_close_range: -1,
+  LOCK_SH: 1,
+  LOCK_EX: 2,
+  LOCK_NB: 4,
+  LOCK_UN: 8,
+  EWOULDBLOCK: 35,
+};
+
+const freebsd: PlatformConstants = {
+  ...darwin,
+  libc: "libc.so.7",
+  O_CLOEXEC: 0x100000,
+  F_DUPFD_CLOEXEC: 17,
+  NSIG: 128,
+  SYS_close_range: 575,
+};
+
+function selectConstants(): PlatformConstants {
+  switch (process.platform) {
+    case "linux":
+      return linux;
+    case "darwin":
+      return darwin;
+    case "freebsd":
+      return freebsd;
+    default:
+      throw new Error(`tinyd does not support the platform '${process.platform}'; it runs on Linux, macOS and FreeBSD`);
+  }
+}
+
+export const constants: PlatformConstants = selectConstants();

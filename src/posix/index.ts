@@ -1,0 +1,6 @@
+/**
+ * The typed libc bindings that tinyd itself uses, for programs that need the
+ * raw calls. Failures throw PosixError with errno and its name.
+ */
+export { constants, type PlatformConstants } from "./constants";
+export { errnoName, flock, getpgid, getpid, getsid, kill, pipe, PosixError, setsid, strerror, umask } from "./libc";

@@ -1,0 +1,86 @@
+/**
+ * What the system tells about a process: whether it is alive, when it
+ * started and with which command line. Linux reads /proc; other platforms
+ * ask ps(1).
+ */
+import { readFileSync } from "node:fs";
+
+export interface ProcessInfo {
+  pid: number;
+  /** The one-letter state from /proc/PID/stat or ps, such as S, R or Z. */
+  state: string;
+  startedAt: Date | null;
+  command: string[] | null;
+}
+
+/** Clock ticks per second of /proc/PID/stat times; 100 on every Linux architecture Bun supports. */
+const LINUX_CLOCK_TICKS = 100;
+
+let bootTimeSeconds: number | undefined;
+
+function linuxBootTime(): number {
+  if (bootTimeSeconds === undefined) {
+    const match = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "latin1"));
+    bootTimeSeconds = match ? Number(match[1]) : 0;
+  }
+  return bootTimeSeconds;
+}
+
+function linuxProcessInfo(pid: number): ProcessInfo | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return null;
+  }
+  // The command name in parentheses may itself contain spaces and ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0] ?? "?";
+  const startTicks = Number(fields[19]);
+  const startedAt = Number.isFinite(startTicks) ? new Date((linuxBootTime() + startTicks / LINUX_CLOCK_TICKS) * 1000) : null;
+
+  let command: string[] | null = null;
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    command = raw.length > 0 ? raw.replace(/\0$/, "").split("\0") : null;
+  } catch {
+    // The process may have just exited; the state above is still right.
+  }
+  return { pid, state, startedAt, command };
+}
+
+function psProcessInfo(pid: number): ProcessInfo | null {
+  const result = Bun.spawnSync(["ps", "-o", "state=,lstart=,command=", "-p", String(pid)], {
+    stdin: "ignore",
+    stderr: "ignore",
+    env: { PATH: "/bin:/usr/bin", LC_ALL: "C" },
+  });
+  const line = result.stdout.toString().trim();
+  if (result.exitCode !== 0 || line === "") return null;
+  // lstart is five words: "Fri Dec  4 20:11:26 2026".
+  const match = /^(\S+)\s+(\S+\s+\S+\s+\d+\s+[\d:]+\s+\d+)\s+(.*)$/.exec(line);
+  if (!match) return { pid, state: line[0] ?? "?", startedAt: null, command: null };
+  const startedAt = new Date(match[2]!);
+  return {
+    pid,
+    state: match[1]![0]!,
+    startedAt: Number.isNaN(startedAt.getTime()) ? null : startedAt,
+    // NOTE: ps joins the arguments with spaces, so an argument that contains one is split.
+    command: match[3]!.split(" "),
+  };
+}
+
+/** Returns what is known of a process, or null when no process has that pid. */
+export function processInfo(pid: number): ProcessInfo | null {
+  return process.platform === "linux" ? linuxProcessInfo(pid) : psProcessInfo(pid);
+}
+
+/**
+ * Tells whether a process runs. A zombie does not count: kill(pid, 0)
+ * succeeds on one until its parent reaps it, which for orphans can take a
+ * while under some init systems.
+ */
+export function isAlive(pid: number): boolean {
+  const info = processInfo(pid);
+  return info !== null && info.state !== "Z" && info.state !== "X";
+}
