@@ -10,6 +10,7 @@ import { type DaemonOptions, planStart, type StartPlan } from "./options";
 import { acquirePidfile, type PidfileLock, releasePidfile } from "./pidfile";
 import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
+import { inheritedFds } from "./inherited-fds";
 
 export interface StartedDaemon {
   pid: number;
@@ -121,6 +122,8 @@ function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false 
  */
 export async function spawnDaemon(command: readonly string[], options: DaemonOptions = {}): Promise<StartedDaemon> {
   const plan = planStart(command, options);
+  // Before any file of our own is open, so that none of them is mistaken for an inherited one.
+  const keepFds = plan.closeFds ? [] : inheritedFds();
   const resources = new Resources();
   let failed = true;
 
@@ -148,6 +151,7 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
         stderr: stderr ?? (keepStdio ? null : devNull),
         lockFd: resources.pidfile?.fd ?? null,
         closeFds: plan.closeFds,
+        keepFds,
         resetSignals: plan.resetSignals,
         foreground: plan.foreground,
       },

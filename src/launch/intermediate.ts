@@ -5,7 +5,7 @@
  */
 import { existsSync, ftruncateSync, readSync, statSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { umask } from "../posix/libc";
+import { umask, unblockAllSignals } from "../posix/libc";
 import { INTERMEDIATE_FD } from "./fallback";
 import { type LaunchRequest, LaunchStep } from "./request";
 
@@ -47,6 +47,8 @@ export function runIntermediate(): never {
   }
 
   if (request.umask !== null) umask(request.umask);
+  // Bun.spawn resets ignored signals in the child but passes the mask on.
+  if (request.resetSignals) unblockAllSignals();
 
   const cwd = request.cwd ?? process.cwd();
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {

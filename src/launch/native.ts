@@ -30,10 +30,11 @@ const P = {
   SIGXFSZ: 18,
   SYS_CLOSE_RANGE: 19,
   RTLD_DEFAULT: 20,
-  OUT_PID: 21,
-  OUT_STEP: 22,
-  OUT_ERRNO: 23,
-  COUNT: 24,
+  KEEP_COUNT: 21,
+  OUT_PID: 22,
+  OUT_STEP: 23,
+  OUT_ERRNO: 24,
+  COUNT: 25,
 } as const;
 
 const FLAG_NO_CLOSE = 1;
@@ -92,13 +93,15 @@ export function launchNative(request: LaunchRequest): LaunchResult {
   p[P.SIGXFSZ] = constants.SIGXFSZ;
   p[P.SYS_CLOSE_RANGE] = constants.SYS_close_range;
   p[P.RTLD_DEFAULT] = constants.rtldDefault;
+  const keepFds = Int32Array.from(request.keepFds);
+  p[P.KEEP_COUNT] = keepFds.length;
 
   const argv = cStringArray(request.argv);
   const envp = cStringArray(request.env);
   const path = cString(request.path);
   const cwd = cString(request.cwd ?? "/");
 
-  const status = native.tinyd_launch(ptr(p), ptr(argv.array), ptr(envp.array), ptr(path), ptr(cwd));
+  const status = native.tinyd_launch(ptr(p), ptr(argv.array), ptr(envp.array), ptr(path), ptr(cwd), keepFds.length > 0 ? ptr(keepFds) : null);
 
   // The buffers must stay reachable until the call has returned.
   void [argv.keep, envp.keep];

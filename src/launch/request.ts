@@ -22,6 +22,8 @@ export interface LaunchRequest {
   lockFd: number | null;
   /** Close every inherited descriptor above 2 (besides the lock). */
   closeFds: boolean;
+  /** Inherited descriptors to pass on when closeFds is false. */
+  keepFds: number[];
   /** Reset ignored signals to their default action and empty the signal mask. */
   resetSignals: boolean;
   /** Skip the detach and exec in the calling process. */

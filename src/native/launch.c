@@ -40,6 +40,7 @@ enum {
   P_SIGXFSZ,
   P_CLOSE_RANGE,
   P_RTLD_DEFAULT,
+  P_KEEP_COUNT,
   P_OUT_PID,
   P_OUT_STEP,
   P_OUT_ERRNO,
@@ -211,7 +212,7 @@ static void close_from(struct libc *c, int *p, int first) {
  * target, because a source may itself sit at 0-4 when tinyd was started with
  * closed stdio.
  */
-static int arrange_fds(struct libc *c, int *p, int *report_fd) {
+static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_fd) {
   int sources[5] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd};
   int copies[5];
   int floor = DAEMON_FD_REPORT + 1;
@@ -225,6 +226,9 @@ static int arrange_fds(struct libc *c, int *p, int *report_fd) {
         return -1;
     if (p[P_LOCK_FD] >= 0 && c->fcntl(p[P_LOCK_FD], F_SETFD, 0) < 0)
       return -1;
+    /* Bun marks every inherited descriptor close-on-exec when it starts. */
+    for (int i = 0; i < p[P_KEEP_COUNT]; i++)
+      c->fcntl(keep_fds[i], F_SETFD, 0);
     return 0;
   }
 
@@ -291,12 +295,12 @@ static int exec_status(int error) {
  * The steps in the daemon itself, in daemon(7) order. Returns only on
  * failure, with the step in *step and errno as the result.
  */
-static int become_daemon(struct libc *c, int *p, char **argv, char **envp,
-                         const char *path, const char *cwd, int *report_fd, int *step) {
+static int become_daemon(struct libc *c, int *p, char **argv, char **envp, const char *path,
+                         const char *cwd, const int *keep_fds, int *report_fd, int *step) {
   int lock_fd;
 
   *step = S_FDS;
-  if (arrange_fds(c, p, report_fd) < 0)
+  if (arrange_fds(c, p, keep_fds, report_fd) < 0)
     return err(c);
   lock_fd = (p[P_LOCK_FD] < 0) ? -1 : ((p[P_FLAGS] & F_NO_CLOSE) ? p[P_LOCK_FD] : DAEMON_FD_LOCK);
 
@@ -328,7 +332,7 @@ static int become_daemon(struct libc *c, int *p, char **argv, char **envp,
  * With F_FOREGROUND it skips the forks and exec's in the calling process, so
  * it returns only on failure.
  */
-int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd) {
+int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *keep_fds) {
   struct libc c;
   unsigned char all[SIGSET_BYTES];
   unsigned char saved[SIGSET_BYTES];
@@ -355,7 +359,7 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd) {
       p[P_OUT_ERRNO] = err(&c);
       return -1;
     }
-    p[P_OUT_ERRNO] = become_daemon(&c, p, argv, envp, path, cwd, &unused, &step);
+    p[P_OUT_ERRNO] = become_daemon(&c, p, argv, envp, path, cwd, keep_fds, &unused, &step);
     p[P_OUT_STEP] = step;
     return -1;
   }
@@ -402,7 +406,7 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd) {
       c.exit_now(0);
     }
 
-    error = become_daemon(&c, p, argv, envp, path, cwd, &report_fd, &step);
+    error = become_daemon(&c, p, argv, envp, path, cwd, keep_fds, &report_fd, &step);
     report(&c, report_fd, R_ERROR, step, error, 0);
     c.exit_now(step == S_EXEC ? exec_status(error) : 71);
   }

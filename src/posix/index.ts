@@ -3,4 +3,4 @@
  * raw calls. Failures throw PosixError with errno and its name.
  */
 export { constants, type PlatformConstants } from "./constants";
-export { errnoName, flock, getpgid, getpid, getsid, kill, pipe, PosixError, setsid, strerror, umask } from "./libc";
+export { errnoName, flock, getpgid, getpid, getsid, kill, pipe, PosixError, setsid, strerror, umask, unblockAllSignals } from "./libc";

@@ -22,6 +22,7 @@ function openLibc() {
     getpgid: { args: [FFIType.i32], returns: FFIType.i32 },
     getsid: { args: [FFIType.i32], returns: FFIType.i32 },
     pipe: { args: [FFIType.ptr], returns: FFIType.i32 },
+    sigprocmask: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     strerror: { args: [FFIType.i32], returns: FFIType.cstring },
   }).symbols;
 }
@@ -132,4 +133,17 @@ export function pipe(): [number, number] {
   const n = native();
   call("pipe", n && (() => n.tinyd_pipe(ptr(fds))), () => libc().pipe(ptr(fds)));
   return [fds[0]!, fds[1]!];
+}
+
+/** Large enough for every platform's sigset_t (glibc and musl: 128 bytes). */
+const SIGSET_BYTES = 128;
+
+/**
+ * Unblocks every signal in the calling thread. Bun.spawn passes the caller's
+ * signal mask on to the child (measured with Bun 1.4.5), so the fallback
+ * launch empties it before it spawns the daemon.
+ */
+export function unblockAllSignals(): void {
+  const empty = new Uint8Array(SIGSET_BYTES);
+  if (libc().sigprocmask(constants.SIG_SETMASK, ptr(empty), null) < 0) throw new PosixError("sigprocmask", 0);
 }
