@@ -29,7 +29,7 @@ export interface DaemonStatus {
   pidfile: string;
   startedAt: string | null;
   command: string[] | null;
-  /** Why the state is unknown. */
+  /** The reason the state is unknown. */
   error?: string;
 }
 

@@ -153,7 +153,7 @@ function checkDirectory(path: string): void {
   }
 }
 
-function checkParentDirectory(path: string, what: string): void {
+function checkParentDirectory(path: string, kind: "pidfile" | "output file"): void {
   const directory = dirname(path);
   let ok = false;
   try {
@@ -163,8 +163,8 @@ function checkParentDirectory(path: string, what: string): void {
   }
   if (!ok) {
     throw new TinydError(
-      what === "pidfile" ? "E_PIDFILE" : "E_OUTPUT",
-      `cannot open ${what} ${path}: directory ${directory} does not exist. Create it or choose another path`,
+      kind === "pidfile" ? "E_PIDFILE" : "E_OUTPUT",
+      `cannot open ${kind} ${path}: directory ${directory} does not exist. Create it or choose another path`,
       ExitCode.CANNOT_CREATE,
       { path },
     );

@@ -92,15 +92,11 @@ function sameFile(fd: number, path: string): boolean {
   }
 }
 
-function sleepMs(ms: number): void {
-  Bun.sleepSync(ms);
-}
-
 function tryLock(fd: number, operation: number): boolean {
   for (let attempt = 1; ; attempt++) {
     if (flock(fd, operation | constants.LOCK_NB)) return true;
     if (attempt === LOCK_ATTEMPTS) return false;
-    sleepMs(LOCK_RETRY_MS);
+    Bun.sleepSync(LOCK_RETRY_MS);
   }
 }
 
@@ -134,11 +130,11 @@ export function acquirePidfile(path: string): PidfileLock {
       }
       if (!tryLock(fd, constants.LOCK_EX)) {
         const pid = readPidFromFd(fd);
-        const who = pid === null ? "another process" : `pid ${pid}`;
-        throw new TinydError("E_ALREADY_RUNNING", `already running as ${who} (${path})`, ExitCode.FAILURE, { path, pid });
+        const holder = pid === null ? "another process" : `pid ${pid}`;
+        throw new TinydError("E_ALREADY_RUNNING", `already running as ${holder} (${path})`, ExitCode.FAILURE, { path, pid });
       }
-      // Whoever held the lock before may have removed or replaced the file
-      // between our open and our lock; a lock on an unlinked inode protects nothing.
+      // The previous holder may have removed or replaced the file between our
+      // open and our lock, and a lock on an unlinked inode protects nothing.
       if (!sameFile(fd, path)) {
         closeSync(fd);
         continue;
@@ -172,7 +168,7 @@ export function releasePidfile(lock: PidfileLock, remove: boolean): void {
 }
 
 /**
- * Reads a pidfile and tells whether it is locked, without following a
+ * Reads a pidfile and checks whether it is locked, without following a
  * symbolic link. Throws E_PIDFILE when the file exists but cannot be read.
  */
 export function readPidfile(path: string): PidfileState {
@@ -189,7 +185,7 @@ export function readPidfile(path: string): PidfileState {
       throw new TinydError("E_PIDFILE", `cannot use pidfile ${path}: it is not a regular file`, ExitCode.CANNOT_CREATE, { path });
     }
     const pid = readPidFromFd(fd);
-    // A shared lock that we can take means nobody holds the exclusive one.
+    // If we can take a shared lock, no process holds the exclusive one.
     const free = flock(fd, constants.LOCK_SH | constants.LOCK_NB);
     if (free) flock(fd, constants.LOCK_UN);
     return { path, exists: true, locked: !free, pid };

@@ -1,7 +1,7 @@
 /**
- * What the system tells about a process: whether it is alive, when it
- * started and with which command line. Linux reads /proc; other platforms
- * ask ps(1).
+ * Process information from the system: whether a process is alive, when it
+ * started and with which command line. On Linux it comes from /proc, and on
+ * other platforms from ps(1).
  */
 import { readFileSync } from "node:fs";
 

@@ -17,7 +17,7 @@ export interface StartedDaemon {
   pidfile: string | null;
 }
 
-/** Log files are readable by the owner's group but by nobody else. */
+/** Log files are readable by the owner and the owner's group only. */
 const OUTPUT_MODE = 0o640;
 
 interface OpenedFile {

@@ -317,7 +317,7 @@ for (const launch of LAUNCH_METHODS) {
     });
 
     test("caller is not held by the daemon", async () => {
-      // The daemon holds none of the launcher's stdio, so reading the
+      // The daemon keeps none of the launcher's stdio open, so reading the
       // launcher's output to its end returns at once, as in out=$(tinyd …).
       const dir = tempDir();
       const pidfile = join(dir, "d.pid");
@@ -385,7 +385,7 @@ describe("start (native only)", () => {
     const dir = tempDir();
     const pidfile = join(dir, "d.pid");
     const script = `mount -t tmpfs none /usr/include && test ! -e /usr/include/stdio.h && exec "$0" -p "$1" -- sleep 300`;
-    // The helper appends tinyd and then the arguments, which the script sees as $0 and $1.
+    // The helper appends tinyd and then the arguments, which the script reads as $0 and $1.
     const result = await tinyd([pidfile], { launch: "native", prefix: ["unshare", "-m", "sh", "-c", script] });
     expect(result.stderr).toBe("");
     expect(result.exitCode).toBe(0);

@@ -2,9 +2,9 @@
  * Splits tinyd's command line into the subcommand, tinyd's own options and
  * the daemon's command.
  *
- * tinyd parses its options itself, from the citty declarations, because
- * citty 0.2 takes the first word without a dash as a subcommand, keeps
- * parsing options after the command, accepts unknown options silently and
+ * tinyd parses its options itself, from the citty declarations. citty 0.2
+ * takes the first word without a dash as a subcommand and keeps parsing
+ * options after the command. It also accepts unknown options silently and
  * keeps only the last of a repeated option. Here everything after the first
  * word that is not an option, or after "--", belongs to the command.
  */
@@ -30,8 +30,8 @@ function findLong(defs: OptionDefs, name: string): [string, OptionDef] | undefin
 
 function findShort(defs: OptionDefs, letter: string): [string, OptionDef] | undefined {
   for (const [name, def] of Object.entries(defs)) {
-    const aliases = (def as { alias?: string | string[] }).alias;
-    const list = Array.isArray(aliases) ? aliases : aliases ? [aliases] : [];
+    const aliases = (def as { alias?: string | string[] }).alias ?? [];
+    const list = Array.isArray(aliases) ? aliases : [aliases];
     if (list.includes(letter) || name === letter) return [name, def];
   }
   return undefined;

@@ -10,7 +10,8 @@ const WIDTH = 80;
 
 function aliases(def: OptionDef): string[] {
   const alias = (def as { alias?: string | string[] }).alias;
-  return Array.isArray(alias) ? alias : alias ? [alias] : [];
+  if (alias === undefined) return [];
+  return Array.isArray(alias) ? alias : [alias];
 }
 
 /** "-p, --pidfile FILE" for one option. */

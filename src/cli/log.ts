@@ -2,7 +2,7 @@
  * Messages of the command line: one line each on stderr, prefixed "tinyd: ".
  *
  * consola/core with this small reporter keeps start-up near the runtime's
- * floor; the full consola package costs about 40 ms more in a compiled binary
+ * floor. The full consola package costs about 40 ms more in a compiled binary
  * (measured with Bun 1.4.5 on Linux x64).
  */
 import { writeSync } from "node:fs";
@@ -16,7 +16,7 @@ export const LOG_LEVEL_NORMAL = 3;
 function writeLine(logObject: LogObject): void {
   const text = format(...logObject.args);
   const prefix = logObject.type === "warn" ? "tinyd: warning: " : "tinyd: ";
-  // A synchronous write, so that nothing is lost when the process exits right after.
+  // A synchronous write: process.exit() right after must not drop the line.
   writeSync(2, `${prefix}${text}\n`);
 }
 

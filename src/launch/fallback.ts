@@ -18,7 +18,7 @@ export const INTERMEDIATE_ENV = "TINYD_INTERMEDIATE";
 /** Descriptor numbers in the intermediate. */
 export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5 } as const;
 
-/** The command that runs the intermediate: the compiled binary itself, or Bun with tinyd's entry script. */
+/** Returns the command that runs the intermediate: the compiled binary itself, or Bun with tinyd's entry script. */
 function intermediateCommand(): string[] {
   if (Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/")) return [process.execPath];
   return [process.execPath, new URL("./intermediate-main.ts", import.meta.url).pathname];

@@ -24,7 +24,8 @@ function nativeAvailable(): boolean {
 
 export function selectedMethod(requested: LaunchMethod = "auto"): "native" | "fallback" {
   const fromEnv = process.env[LAUNCH_ENV];
-  const method = requested !== "auto" ? requested : fromEnv === "native" || fromEnv === "fallback" ? fromEnv : "auto";
+  let method: LaunchMethod = requested;
+  if (method === "auto" && (fromEnv === "native" || fromEnv === "fallback")) method = fromEnv;
   if (method === "native") {
     loadNativeLauncher();
     return "native";

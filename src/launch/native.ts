@@ -54,7 +54,7 @@ function cString(text: string): Buffer {
   return Buffer.from(`${text}\0`);
 }
 
-/** A NULL-terminated array of pointers to C strings, plus the buffers it points into. */
+/** Builds a NULL-terminated array of pointers to C strings and returns it with the buffers it points into. */
 function cStringArray(items: readonly string[]): { array: BigUint64Array; keep: Buffer[] } {
   const keep = items.map(cString);
   const array = new BigUint64Array(items.length + 1);

@@ -1,10 +1,10 @@
 /**
  * Compiles tinyd's C once per process with bun:ffi's TinyCC.
  *
- * Compiling at run time costs a few milliseconds but needs no C toolchain,
- * no libc headers (the C declares what it uses and looks functions up with
- * dlsym) and no prebuilt shared object per platform, so one compiled tinyd
- * binary works on any glibc, musl or macOS host.
+ * Compiling at run time costs a few milliseconds. In exchange it needs no C
+ * toolchain, no libc headers and no prebuilt shared object per platform,
+ * because the C declares what it uses and looks functions up with dlsym. So
+ * one compiled tinyd binary works on any glibc, musl or macOS host.
  */
 import { cc } from "bun:ffi";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -44,7 +44,7 @@ let failure: Error | undefined;
 
 /**
  * Returns the compiled functions. Throws when bun:ffi has no compiler, as in
- * Bun's FreeBSD build or under --no-ffi-cc, and remembers that answer.
+ * Bun's FreeBSD build or under --no-ffi-cc, and caches that failure.
  */
 export function nativeLibrary(): NativeLibrary {
   if (library) return library;
@@ -60,8 +60,8 @@ export function nativeLibrary(): NativeLibrary {
 
 /**
  * Environment variable that selects the launch method: "native", "fallback"
- * or "auto" (the default). "fallback" also stands in for a runtime without a
- * compiler everywhere else, so that tests can run that path on Linux.
+ * or "auto" (the default). "fallback" also makes every other part of tinyd behave as
+ * on a runtime without a compiler, so that tests can run that path on Linux.
  */
 export const LAUNCH_ENV = "TINYD_LAUNCH";
 

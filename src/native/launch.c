@@ -181,8 +181,8 @@ static int reset_signals(struct libc *c, int *p, const unsigned char *saved_mask
   for (int sig = 1; sig < p[P_NSIG]; sig++) {
     if (sig == p[P_SIGKILL] || sig == p[P_SIGSTOP])
       continue;
-    /* Fails with EINVAL for signals that libc reserves (glibc's 32 and 33),
-     * which nobody else can have ignored. */
+    /* Fails with EINVAL for signals that libc reserves (glibc's 32 and 33).
+     * Only libc handles those, so they cannot be ignored. */
     c->signal(sig, SIG_DFL);
   }
   fill(empty, 0);
@@ -205,12 +205,12 @@ static void close_from(struct libc *c, int *p, int first) {
 }
 
 /*
- * Put the daemon's descriptors in place: stdio at 0-2, the pidfile lock at 3
- * without close-on-exec so that the lock lives exactly as long as the daemon,
- * and the report pipe at 4 with close-on-exec so that a successful exec closes
- * it. Everything above is closed. Each source is first copied above every
- * target, because a source may itself sit at 0-4 when tinyd was started with
- * closed stdio.
+ * Puts the daemon's descriptors in place and closes everything above them.
+ * Stdio goes to 0-2. The pidfile lock goes to 3 without close-on-exec, so the
+ * lock lives exactly as long as the daemon. The report pipe goes to 4 with
+ * close-on-exec, so a successful exec closes it. Each source is first copied
+ * above every target, because a source may itself be one of 0-4 when tinyd
+ * was started with closed stdio.
  */
 static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_fd) {
   int sources[5] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd};

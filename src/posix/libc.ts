@@ -35,7 +35,7 @@ function libc(): ReturnType<typeof openLibc> {
   return libcSymbols;
 }
 
-/** The C wrappers, initialised once, or null where they cannot be compiled. */
+/** Initialises the C wrappers once and returns them, or null where they cannot be compiled. */
 function native(): NativeLibrary | null {
   if (wrappers === undefined) {
     wrappers = nativeLibraryIfAvailable();
