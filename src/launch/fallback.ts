@@ -10,19 +10,11 @@
  */
 import { closeSync, readSync, writeSync } from "node:fs";
 import { pipe } from "../posix/libc";
+import { ROLE_ENV, selfCommand } from "../self";
 import { type LaunchRequest, type LaunchResult, LaunchStep } from "./request";
-
-/** Set in the intermediate's environment; the entry point checks it first. */
-export const INTERMEDIATE_ENV = "TINYD_INTERMEDIATE";
 
 /** Descriptor numbers in the intermediate. */
 export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5 } as const;
-
-/** Returns the command that runs the intermediate: the compiled binary itself, or Bun with tinyd's entry script. */
-function intermediateCommand(): string[] {
-  if (Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/")) return [process.execPath];
-  return [process.execPath, new URL("./intermediate-main.ts", import.meta.url).pathname];
-}
 
 function readAll(fd: number): string {
   const chunks: Buffer[] = [];
@@ -67,7 +59,7 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
 
   let intermediate: Bun.Subprocess;
   try {
-    intermediate = Bun.spawn([...intermediateCommand()], {
+    intermediate = Bun.spawn(selfCommand(new URL("./intermediate-main.ts", import.meta.url)), {
       stdio: [
         stdio(request.stdin),
         stdio(request.stdout),
@@ -76,7 +68,7 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
         requestRead,
         reportWrite,
       ] as never,
-      env: { ...process.env, [INTERMEDIATE_ENV]: "1" },
+      env: { ...process.env, [ROLE_ENV.intermediate]: "1" },
       detached: true,
     });
   } finally {

@@ -41,6 +41,7 @@ const FLAG_NO_CLOSE = 1;
 const FLAG_KEEP_SIGNALS = 2;
 const FLAG_FOREGROUND = 4;
 const FLAG_CHDIR = 8;
+const FLAG_CHILD = 16;
 
 /** Upper bound for the close() loop where close_range(2) is missing. */
 const MAX_FD_TO_CLOSE = 65536;
@@ -72,7 +73,8 @@ export function launchNative(request: LaunchRequest): LaunchResult {
     (request.closeFds ? 0 : FLAG_NO_CLOSE) |
     (request.resetSignals ? 0 : FLAG_KEEP_SIGNALS) |
     (request.foreground ? FLAG_FOREGROUND : 0) |
-    (request.cwd === null ? 0 : FLAG_CHDIR);
+    (request.cwd === null ? 0 : FLAG_CHDIR) |
+    (request.supervisedChild ? FLAG_CHILD : 0);
   p[P.UMASK] = request.umask ?? -1;
   p[P.STDIN] = request.stdin ?? -1;
   p[P.STDOUT] = request.stdout ?? -1;

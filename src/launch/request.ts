@@ -28,6 +28,11 @@ export interface LaunchRequest {
   resetSignals: boolean;
   /** Skip the detach and exec in the calling process. */
   foreground: boolean;
+  /**
+   * Start a supervised child instead of a daemon: one fork, its own process
+   * group, and the parent-death signal on Linux. The caller reaps it.
+   */
+  supervisedChild?: boolean;
 }
 
 /** The steps that a launch reports on failure, in the order they run. */
@@ -45,6 +50,7 @@ export enum LaunchStep {
   Pidfile = 10,
   Exec = 11,
   Report = 12,
+  Setpgid = 13,
 }
 
 export type LaunchResult =

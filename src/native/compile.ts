@@ -22,6 +22,12 @@ const nativeSymbols = {
   tinyd_getpgid: { args: ["i32"], returns: "i32" },
   tinyd_getsid: { args: ["i32"], returns: "i32" },
   tinyd_pipe: { args: ["ptr"], returns: "i32" },
+  tinyd_waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" },
+  tinyd_dup2: { args: ["i32", "i32"], returns: "i32" },
+  tinyd_set_process_name: { args: ["ptr"], returns: "i32" },
+  tinyd_socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  tinyd_socketpair: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
+  tinyd_sendto: { args: ["i32", "ptr", "i32", "ptr", "i32"], returns: "i32" },
 } as const;
 
 function compile() {

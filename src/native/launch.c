@@ -52,6 +52,8 @@ enum {
 #define F_KEEP_SIGNALS 2
 #define F_FOREGROUND 4
 #define F_CHDIR 8
+/* A supervised child: one fork, its own process group, no new session. */
+#define F_CHILD 16
 
 /* Steps reported on failure; native.ts maps them to messages. */
 enum {
@@ -67,7 +69,8 @@ enum {
   S_CHDIR,
   S_PIDFILE,
   S_EXEC,
-  S_REPORT
+  S_REPORT,
+  S_SETPGID
 };
 
 /* One record on the report pipe: a pid from the middle process, or a failure. */
@@ -103,6 +106,9 @@ struct libc {
   int (*ftruncate)(int, long);
   int (*waitpid)(int, int *, int);
   int (*getpid)(void);
+  int (*getppid)(void);
+  int (*setpgid)(int, int);
+  int (*prctl)(int, ...);
   long (*syscall)(long, ...);
   int *(*errno_location)(void);
 };
@@ -127,6 +133,9 @@ static int lookup(struct libc *c, void *rtld) {
   c->ftruncate = dlsym(rtld, "ftruncate");
   c->waitpid = dlsym(rtld, "waitpid");
   c->getpid = dlsym(rtld, "getpid");
+  c->getppid = dlsym(rtld, "getppid");
+  c->setpgid = dlsym(rtld, "setpgid");
+  c->prctl = dlsym(rtld, "prctl"); /* Linux only */
   c->syscall = dlsym(rtld, "syscall");
   c->errno_location = dlsym(rtld, "__errno_location"); /* glibc, musl */
   if (!c->errno_location)
@@ -135,7 +144,8 @@ static int lookup(struct libc *c, void *rtld) {
   return c->fork && c->setsid && c->exit_now && c->execve && c->dup2 &&
          c->fcntl && c->close && c->chdir && c->umask && c->signal &&
          c->sigprocmask && c->pipe && c->read && c->write && c->pwrite &&
-         c->ftruncate && c->waitpid && c->getpid && c->errno_location;
+         c->ftruncate && c->waitpid && c->getpid && c->getppid && c->setpgid &&
+         c->errno_location;
 }
 
 static int err(struct libc *c) { return *c->errno_location(); }
@@ -325,6 +335,79 @@ static int become_daemon(struct libc *c, int *p, char **argv, char **envp, const
 }
 
 /*
+ * Starts a supervised child: one fork, a process group of its own so that
+ * signals reach its descendants too, and on Linux the parent-death signal
+ * SIGKILL, so the child never runs on unsupervised after its supervisor was
+ * killed. Returns as tinyd_launch does, with the child not reaped.
+ */
+static int spawn_child(struct libc *c, int *p, char **argv, char **envp, const char *path,
+                       const char *cwd, const int *keep_fds, int *fds, const unsigned char *saved) {
+  int parent = c->getpid();
+  int child = c->fork();
+  int step = S_NONE;
+  int error;
+
+  if (child == 0) {
+    int report_fd = fds[1];
+
+    c->close(fds[0]);
+    if (c->setpgid(0, 0) < 0) {
+      report(c, report_fd, R_ERROR, S_SETPGID, err(c), 0);
+      c->exit_now(71);
+    }
+    if (c->prctl) {
+      c->prctl(1 /* PR_SET_PDEATHSIG */, (long)p[P_SIGKILL], 0L, 0L, 0L);
+      /* The supervisor may have died before prctl took effect. */
+      if (c->getppid() != parent)
+        c->exit_now(71);
+    }
+    if (reset_signals(c, p, saved) < 0) {
+      report(c, report_fd, R_ERROR, S_SIGNALS, err(c), 0);
+      c->exit_now(71);
+    }
+    error = become_daemon(c, p, argv, envp, path, cwd, keep_fds, &report_fd, &step);
+    report(c, report_fd, R_ERROR, step, error, 0);
+    c->exit_now(step == S_EXEC ? exec_status(error) : 71);
+  }
+
+  error = err(c);
+  c->sigprocmask(p[P_SIG_SETMASK], saved, 0);
+  c->close(fds[1]);
+  if (child < 0) {
+    c->close(fds[0]);
+    p[P_OUT_STEP] = S_FORK;
+    p[P_OUT_ERRNO] = error;
+    return -1;
+  }
+  /* Both sides set the group, so that a signal to the group right after this
+   * returns cannot miss the child. After the exec this fails harmlessly. */
+  c->setpgid(child, child);
+
+  for (;;) {
+    struct record r;
+    ssize_t n = c->read(fds[0], &r, sizeof r);
+    if (n < 0 && err(c) == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    if (n == sizeof r && r.type == R_ERROR && p[P_OUT_STEP] == S_NONE) {
+      p[P_OUT_STEP] = r.step;
+      p[P_OUT_ERRNO] = r.error;
+    }
+  }
+  c->close(fds[0]);
+
+  if (p[P_OUT_STEP] != S_NONE) {
+    /* The child exited after its report: reap it, since it never ran. */
+    while (c->waitpid(child, 0, 0) < 0 && err(c) == EINTR)
+      ;
+    return -1;
+  }
+  p[P_OUT_PID] = child;
+  return 0;
+}
+
+/*
  * Runs the daemon(7) sequence and returns 0 once the daemon has exec'd, with
  * its pid in p[P_OUT_PID]. On failure it returns -1 with the failed step and
  * errno in p[P_OUT_STEP] and p[P_OUT_ERRNO].
@@ -378,6 +461,9 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *k
    * the child before its dispositions are reset. */
   fill(all, 0xff);
   c.sigprocmask(p[P_SIG_BLOCK], all, saved);
+
+  if (p[P_FLAGS] & F_CHILD)
+    return spawn_child(&c, p, argv, envp, path, cwd, keep_fds, fds, saved);
 
   middle = c.fork();
   if (middle == 0) {

@@ -3,4 +3,21 @@
  * raw calls. Failures throw PosixError with errno and its name.
  */
 export { constants, type PlatformConstants } from "./constants";
-export { errnoName, flock, getpgid, getpid, getsid, kill, pipe, PosixError, setsid, strerror, umask, unblockAllSignals } from "./libc";
+export {
+  dup2,
+  errnoName,
+  type ExitStatus,
+  flock,
+  getpgid,
+  getpid,
+  getsid,
+  kill,
+  pipe,
+  PosixError,
+  reapChild,
+  setProcessName,
+  setsid,
+  strerror,
+  umask,
+  unblockAllSignals,
+} from "./libc";
