@@ -6,10 +6,11 @@
  * never touched.
  */
 import { ExitCode, TinydError } from "./errors";
-import { readPidfile } from "./pidfile";
+import { type PidfileState, readPidfile } from "./pidfile";
 import { kill, PosixError } from "./posix/libc";
 import { isAlive, processInfo } from "./proc";
 import { parseSignal, signalName } from "./signals";
+import { readState, type SupervisorState } from "./supervisor/state";
 
 /** LSB init-script status codes, which `tinyd status` exits with. */
 export const StatusCode = {
@@ -19,7 +20,18 @@ export const StatusCode = {
   UNKNOWN: 4,
 } as const;
 
-export type DaemonState = "running" | "starting" | "dead" | "stopped" | "unknown";
+export type DaemonState = "running" | "starting" | "restarting" | "dead" | "stopped" | "unknown";
+
+/** The supervisor's part of a status report. */
+export interface SupervisorStatus {
+  pid: number;
+  childPid: number | null;
+  restarts: number;
+  lastExit: SupervisorState["lastExit"];
+  /** Seconds the current child has been up; null between children. */
+  uptimeSeconds: number | null;
+  startedAt: string;
+}
 
 export interface DaemonStatus {
   state: DaemonState;
@@ -31,6 +43,32 @@ export interface DaemonStatus {
   command: string[] | null;
   /** The reason the state is unknown. */
   error?: string;
+  /** Present when a tinyd supervisor runs the service. */
+  supervisor?: SupervisorStatus;
+}
+
+/**
+ * Returns the supervisor's state for a locked pidfile, or null when no live
+ * supervisor runs it. A start removes stale state files when it takes over a
+ * pidfile, so a state file beside a locked pidfile is current.
+ */
+function supervisorOf(pidfile: string, state: PidfileState): SupervisorState | null {
+  if (!state.locked) return null;
+  const supervisor = readState(pidfile);
+  if (supervisor === null || !isAlive(supervisor.supervisorPid)) return null;
+  return supervisor;
+}
+
+function supervisorStatus(supervisor: SupervisorState): SupervisorStatus {
+  const started = supervisor.childStartedAt === null ? null : Date.parse(supervisor.childStartedAt);
+  return {
+    pid: supervisor.supervisorPid,
+    childPid: supervisor.childPid,
+    restarts: supervisor.restarts,
+    lastExit: supervisor.lastExit,
+    uptimeSeconds: started === null ? null : Math.max(0, Math.round((Date.now() - started) / 1000)),
+    startedAt: supervisor.supervisorStartedAt,
+  };
 }
 
 export function daemonStatus(pidfile: string): DaemonStatus {
@@ -43,6 +81,11 @@ export function daemonStatus(pidfile: string): DaemonStatus {
   }
   if (!state.exists) return { ...base, state: "stopped", code: StatusCode.NOT_RUNNING };
   if (!state.locked) return { ...base, pid: state.pid, state: "dead", code: StatusCode.DEAD_WITH_PIDFILE };
+
+  const supervisor = supervisorOf(pidfile, state);
+  if (supervisor && state.pid === null) {
+    return { ...base, state: supervisor.phase === "restarting" ? "restarting" : "starting", code: StatusCode.RUNNING, command: supervisor.command, supervisor: supervisorStatus(supervisor) };
+  }
   // Locked but empty: a launcher holds the lock and the daemon has not written its pid yet.
   if (state.pid === null) return { ...base, state: "starting", code: StatusCode.RUNNING };
 
@@ -54,6 +97,7 @@ export function daemonStatus(pidfile: string): DaemonStatus {
     pid: state.pid,
     startedAt: info?.startedAt?.toISOString() ?? null,
     command: info?.command ?? null,
+    ...(supervisor ? { supervisor: supervisorStatus(supervisor) } : {}),
   };
 }
 
@@ -113,14 +157,9 @@ export interface StopResult {
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 const STOP_POLL_MS = 20;
 
-async function waitUntilReleased(pidfile: string, pid: number, seconds: number): Promise<boolean> {
-  const deadline = performance.now() + seconds * 1000;
-  for (;;) {
-    // The lock goes when the daemon exits, even while it lingers as a zombie.
-    if (lockedPid(pidfile) !== pid || !isAlive(pid)) return true;
-    if (performance.now() >= deadline) return false;
-    await Bun.sleep(STOP_POLL_MS);
-  }
+function waitUntilReleased(pidfile: string, pid: number, seconds: number): Promise<boolean> {
+  // The lock goes when the daemon exits, even while it lingers as a zombie.
+  return waitFor(() => lockedPid(pidfile) !== pid || !isAlive(pid), seconds);
 }
 
 /**
@@ -130,11 +169,15 @@ async function waitUntilReleased(pidfile: string, pid: number, seconds: number):
 export async function stopDaemon(pidfile: string, options: StopOptions = {}): Promise<StopResult> {
   const signal = parseSignal(options.signal ?? "TERM");
   const timeout = options.timeout ?? DEFAULT_STOP_TIMEOUT_SECONDS;
-  if (!Number.isFinite(timeout) || timeout < 0) {
+  if (options.timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
     throw new TinydError("E_USAGE", `invalid timeout '${options.timeout}': expected a number of seconds, 0 or more`, ExitCode.USAGE);
   }
 
-  const pid = lockedPid(pidfile);
+  const state = readPidfile(pidfile);
+  const supervisor = supervisorOf(pidfile, state);
+  if (supervisor) return stopSupervised(pidfile, supervisor, signal, options);
+
+  const pid = state.locked ? state.pid : null;
   if (pid === null) return { wasRunning: false, stopped: true, pid: null, killed: false };
 
   sendSignal(pid, signal, pidfile);
@@ -145,4 +188,38 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
   if (lockedPid(pidfile) === pid) sendSignal(pid, parseSignal("KILL"), pidfile);
   const stopped = await waitUntilReleased(pidfile, pid, timeout);
   return { wasRunning: true, stopped, pid, killed: true };
+}
+
+/** Seconds beyond the supervisor's own stop timeout that stop waits by default. */
+const SUPERVISED_STOP_MARGIN_SECONDS = 5;
+
+/**
+ * Stops a supervised service through its supervisor, so that the child is not
+ * restarted: the supervisor stops the child's process group, removes its
+ * pidfiles and exits.
+ */
+async function stopSupervised(pidfile: string, supervisor: SupervisorState, signal: number, options: StopOptions): Promise<StopResult> {
+  const pid = supervisor.supervisorPid;
+  const timeout = options.timeout ?? Math.max(DEFAULT_STOP_TIMEOUT_SECONDS, supervisor.stopTimeoutMs / 1000 + SUPERVISED_STOP_MARGIN_SECONDS);
+  const gone = () => !readPidfile(pidfile).locked || !isAlive(pid);
+
+  sendSignal(pid, signal, pidfile);
+  if (await waitFor(gone, timeout)) return { wasRunning: true, stopped: true, pid, killed: false };
+  if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false };
+
+  // The child's process group first, so that nothing runs on when the supervisor dies.
+  const child = readState(pidfile)?.childPid ?? null;
+  if (child !== null && isAlive(child)) sendSignal(-child, parseSignal("KILL"), pidfile);
+  if (isAlive(pid)) sendSignal(pid, parseSignal("KILL"), pidfile);
+  const stopped = await waitFor(gone, timeout);
+  return { wasRunning: true, stopped, pid, killed: true };
+}
+
+async function waitFor(condition: () => boolean, seconds: number): Promise<boolean> {
+  const deadline = performance.now() + seconds * 1000;
+  for (;;) {
+    if (condition()) return true;
+    if (performance.now() >= deadline) return false;
+    await Bun.sleep(STOP_POLL_MS);
+  }
 }

@@ -6,6 +6,7 @@ import { accessSync, constants as fs, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ExitCode, TinydError, usageError } from "./errors";
 import type { LaunchMethod } from "./launch";
+import { ROLE_ENV } from "./self";
 
 export interface DaemonOptions {
   /** Locked pidfile that holds the daemon's pid while it runs. */
@@ -97,6 +98,8 @@ function buildEnvironment(options: DaemonOptions): Map<string, string> {
     }
   }
   for (const [key, value] of parseEnvEntries(options.env)) env.set(key, String(value));
+  // A tinyd started from a daemon must not take on a helper's role.
+  for (const marker of Object.values(ROLE_ENV)) env.delete(marker);
   return env;
 }
 

@@ -2,12 +2,14 @@
  * Starting a daemon: validate, lock the pidfile, open the output files, launch,
  * and undo every side effect when a step fails.
  */
-import { closeSync, constants as fs, fstatSync, openSync, unlinkSync } from "node:fs";
+import { constants as fs, openSync } from "node:fs";
 import { ExitCode, TinydError } from "./errors";
 import { launch, LaunchStep } from "./launch";
 import type { LaunchResult } from "./launch";
 import { type DaemonOptions, planStart, type StartPlan } from "./options";
-import { acquirePidfile, type PidfileLock, releasePidfile } from "./pidfile";
+import { acquirePidfile } from "./pidfile";
+import { StartResources } from "./start-resources";
+import { removeState } from "./supervisor/state";
 import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
 import { inheritedFds } from "./inherited-fds";
@@ -15,79 +17,6 @@ import { inheritedFds } from "./inherited-fds";
 export interface StartedDaemon {
   pid: number;
   pidfile: string | null;
-}
-
-/** Log files are readable by the owner and the owner's group only. */
-const OUTPUT_MODE = 0o640;
-
-interface OpenedFile {
-  path: string;
-  fd: number;
-  created: boolean;
-}
-
-function openOutput(path: string): OpenedFile {
-  const flags = fs.O_WRONLY | fs.O_APPEND | constants.O_CLOEXEC;
-  try {
-    return { path, fd: openSync(path, flags | fs.O_CREAT | fs.O_EXCL, OUTPUT_MODE), created: true };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw outputError(path, error);
-  }
-  try {
-    const fd = openSync(path, flags);
-    if (fstatSync(fd).isDirectory()) {
-      closeSync(fd);
-      throw outputError(path, Object.assign(new Error("is a directory"), { code: "EISDIR" }));
-    }
-    return { path, fd, created: false };
-  } catch (error) {
-    if (error instanceof TinydError) throw error;
-    throw outputError(path, error);
-  }
-}
-
-function outputError(path: string, error: unknown): TinydError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const reason =
-    code === "EACCES" || code === "EPERM"
-      ? "permission denied. Choose a file you can write to"
-      : code === "EISDIR"
-        ? "it is a directory. Name a file"
-        : (error as Error).message;
-  return new TinydError("E_OUTPUT", `cannot open output file ${path}: ${reason}`, ExitCode.CANNOT_CREATE, { path, errno: code });
-}
-
-/** Files and locks that a failed start must give back. */
-class Resources {
-  pidfile: PidfileLock | null = null;
-  files: OpenedFile[] = [];
-
-  open(path: string | null): number | null {
-    if (path === null) return null;
-    const known = this.files.find((file) => file.path === path);
-    if (known) return known.fd;
-    const file = openOutput(path);
-    this.files.push(file);
-    return file.fd;
-  }
-
-  /** Closes everything; after a failure also removes what this start created. */
-  release(failed: boolean): void {
-    for (const file of this.files) {
-      closeSync(file.fd);
-      if (failed && file.created) {
-        try {
-          // The daemon never ran, so nothing but this start has touched the file.
-          unlinkSync(file.path);
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    this.files = [];
-    if (this.pidfile) releasePidfile(this.pidfile, failed && this.pidfile.created);
-    this.pidfile = null;
-  }
 }
 
 function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false }>): TinydError {
@@ -124,11 +53,15 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
   const plan = planStart(command, options);
   // Before any file of our own is open, so that none of them is mistaken for an inherited one.
   const keepFds = plan.closeFds ? [] : inheritedFds();
-  const resources = new Resources();
+  const resources = new StartResources();
   let failed = true;
 
   try {
-    if (plan.pidfile !== null) resources.pidfile = acquirePidfile(plan.pidfile);
+    if (plan.pidfile !== null) {
+      resources.pidfile = acquirePidfile(plan.pidfile);
+      // A supervisor that held this pidfile before is gone, and so is the truth of its state file.
+      removeState(plan.pidfile);
+    }
     const stdout = resources.open(plan.stdout);
     const stderr = resources.open(plan.stderr);
 

@@ -6,7 +6,6 @@
  * environment, unique to this test run, so cleanup finds leftover daemons by
  * that tag (and their process groups) without guessing from names.
  */
-import { afterEach } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -176,17 +175,35 @@ export function killTree(pid: number): void {
   }
 }
 
-/** Kills every tagged process, by pid and process group. */
-export function killTagged(): number[] {
-  const pids = taggedProcesses();
-  for (const pid of pids) killTree(pid);
-  return pids;
+/**
+ * Kills every tagged process, by pid and process group. Each round stops them
+ * all before killing any, so that a supervisor cannot start a new child in
+ * between, and the rounds go on until none is left.
+ */
+export async function killTagged(): Promise<number[]> {
+  const killed: number[] = [];
+  for (let round = 0; round < 20; round++) {
+    const pids = taggedProcesses();
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGSTOP");
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const pid of pids) killTree(pid);
+    killed.push(...pids);
+    await Bun.sleep(20);
+  }
+  return killed;
 }
 
-afterEach(() => {
-  killTagged();
+/** Kills what the test started and removes its temporary directories; test/setup.ts runs it after every test. */
+export async function cleanUpAfterTest(): Promise<void> {
+  await killTagged();
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
-});
+}
 
 /** Holds a non-blocking lock probe: true when some process holds a lock on the file. */
 export function isLocked(path: string): boolean {

@@ -2,9 +2,10 @@
  * The tinyd command: parse, dispatch to a subcommand, and turn every error
  * into one message line and its documented exit status.
  */
-import { daemonStatus, signalDaemon, stopDaemon } from "../control";
+import { type DaemonStatus, daemonStatus, signalDaemon, stopDaemon } from "../control";
 import { ExitCode, TinydError, usageError } from "../errors";
 import type { DaemonOptions } from "../options";
+import { type SupervisionOptions, supervisionRequested } from "../supervisor/config";
 import { spawnDaemon } from "../start";
 import { VERSION_STRING } from "../version";
 import { type OptionValues, parseCommandLine } from "./argv";
@@ -50,9 +51,49 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
   if (options.c === true && daemonOptions.noChdir) throw usageError("-c and --no-chdir contradict each other: give one of them");
   if (options.f === true && daemonOptions.noClose) throw usageError("-f and --no-close contradict each other: give one of them");
 
+  const supervision = supervisionOptions(options);
+  if (supervisionRequested(supervision)) {
+    const { planStart } = await import("../options");
+    const { planSupervisor } = await import("../supervisor/config");
+    const { spawnSupervised } = await import("../supervisor/start");
+    const plan = planStart(command, daemonOptions);
+    const service = await spawnSupervised(plan, planSupervisor(plan, supervision));
+    if (options.verbose === true) output(String(service.pid));
+    return ExitCode.OK;
+  }
+
   const daemon = await spawnDaemon(command, daemonOptions);
   if (options.verbose === true) output(String(daemon.pid));
   return ExitCode.OK;
+}
+
+function supervisionOptions(options: OptionValues): SupervisionOptions {
+  return {
+    supervise: options.supervise === true || undefined,
+    restart: options.restart === true || undefined,
+    restartDelay: text(options, "restart-delay"),
+    restartMaxDelay: text(options, "restart-max-delay"),
+    minUptime: text(options, "min-uptime"),
+    restartOn: text(options, "restart-on"),
+    noRestartExit: options["no-restart-exit"] as string[] | undefined,
+    maxRestarts: text(options, "max-restarts"),
+    restartWindow: text(options, "restart-window"),
+    restartLimit: text(options, "C"),
+    supervisorPidfile: text(options, "supervisor-pidfile"),
+    stopTimeout: text(options, "stop-timeout"),
+    syslog: options.syslog === true || undefined,
+    syslogFacility: text(options, "syslog-facility"),
+    syslogPriority: text(options, "syslog-priority"),
+    syslogStderrPriority: text(options, "syslog-stderr-priority"),
+    syslogTag: text(options, "syslog-tag"),
+    syslogSocket: text(options, "syslog-socket"),
+    reopenOnHup: options["reopen-on-hup"] === true || undefined,
+    maxSize: text(options, "max-size"),
+    keep: text(options, "keep"),
+    outputMask: text(options, "output-mask"),
+    timestamps: options.timestamps === true || undefined,
+    title: text(options, "title"),
+  };
 }
 
 async function runStop(options: OptionValues, sub: SubcommandDef): Promise<number> {
@@ -84,12 +125,17 @@ function runStatus(options: OptionValues, sub: SubcommandDef): number {
     output(JSON.stringify(fields));
     return status.code;
   }
+  const supervisor = status.supervisor;
+  const supervised = supervisor ? ` (supervisor pid ${supervisor.pid}, ${describeRestarts(supervisor)})` : "";
   switch (status.state) {
     case "running":
-      output(`running as pid ${status.pid}${status.startedAt ? ` since ${status.startedAt}` : ""}${status.command ? `: ${status.command.join(" ")}` : ""}`);
+      output(`running as pid ${status.pid}${status.startedAt ? ` since ${status.startedAt}` : ""}${status.command ? `: ${status.command.join(" ")}` : ""}${supervised}`);
       break;
     case "starting":
-      output(`starting (${pidfile} is locked and has no pid yet)`);
+      output(`starting (${pidfile} is locked and has no pid yet)${supervised}`);
+      break;
+    case "restarting":
+      output(`restarting: the child has exited and the supervisor waits to start it again${supervised}`);
       break;
     case "dead":
       output(`dead: ${pidfile} exists but is not locked${status.pid ? `; pid ${status.pid} is not the daemon` : ""}`);
@@ -102,6 +148,13 @@ function runStatus(options: OptionValues, sub: SubcommandDef): number {
       break;
   }
   return status.code;
+}
+
+function describeRestarts(supervisor: NonNullable<DaemonStatus["supervisor"]>): string {
+  const restarts = `${supervisor.restarts} ${supervisor.restarts === 1 ? "restart" : "restarts"}`;
+  const last = supervisor.lastExit;
+  if (last === null) return restarts;
+  return `${restarts}, last exit ${last.signal !== null ? `by ${last.signal}` : `with status ${last.code}`}`;
 }
 
 function runSignal(options: OptionValues, sub: SubcommandDef, signal: string): number {

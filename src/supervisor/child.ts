@@ -1,0 +1,147 @@
+/**
+ * Starting and reaping the supervised child.
+ *
+ * With the native launch the child is forked from compiled C into a process
+ * group of its own, with the parent-death signal on Linux, and reaped with
+ * waitpid(2) on SIGCHLD. Without a compiler it is started with Bun.spawn
+ * (`detached`, so it leads a new session and process group) and reaped by Bun.
+ */
+import { closeSync, constants as fs, openSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { launchNative } from "../launch/native";
+import { LaunchStep } from "../launch/request";
+import { constants } from "../posix/constants";
+import { type ExitStatus, pipe, reapChild, strerror, unblockAllSignals } from "../posix/libc";
+import type { SupervisorConfig } from "./config";
+
+export interface Child {
+  pid: number;
+  startedAt: Date;
+  /** Read ends of the child's stdout and stderr pipes, or null when its output is discarded. */
+  stdout: number | null;
+  stderr: number | null;
+  exited: Promise<ExitStatus>;
+}
+
+/** Children started natively, waiting for their SIGCHLD. */
+const waiting = new Map<number, (status: ExitStatus) => void>();
+let handlerInstalled = false;
+
+/** Reaps every natively started child that has ended. SIGCHLD calls it, and so does a periodic check. */
+export function reapWaiting(): void {
+  for (const [pid, resolve] of waiting) {
+    let status: ExitStatus | null;
+    try {
+      status = reapChild(pid);
+    } catch {
+      // ECHILD: someone else reaped it, so its status is lost.
+      status = { code: null, signal: null };
+    }
+    if (status) {
+      waiting.delete(pid);
+      resolve(status);
+    }
+  }
+}
+
+function installChildHandler(): void {
+  if (handlerInstalled) return;
+  handlerInstalled = true;
+  process.on("SIGCHLD", reapWaiting);
+}
+
+export class ChildStartError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+function envObject(entries: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf("=");
+    env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return env;
+}
+
+/**
+ * Starts the child. `capture` gives it pipes for stdout and stderr; otherwise
+ * its stdio is /dev/null. Throws ChildStartError when it cannot be started.
+ */
+export async function startChild(config: SupervisorConfig, capture: boolean, native: boolean): Promise<Child> {
+  const devNull = openSync("/dev/null", fs.O_RDWR | constants.O_CLOEXEC);
+  const out = capture ? pipe() : null;
+  const err = capture ? pipe() : null;
+  const closeWriteEnds = () => {
+    closeSync(devNull);
+    if (out) closeSync(out[1]);
+    if (err) closeSync(err[1]);
+  };
+
+  if (native) {
+    installChildHandler();
+    let result;
+    try {
+      result = launchNative({
+        path: config.path,
+        argv: config.command,
+        env: config.env,
+        cwd: config.cwd,
+        umask: config.umask,
+        stdin: devNull,
+        stdout: out ? out[1] : devNull,
+        stderr: err ? err[1] : devNull,
+        lockFd: null,
+        closeFds: true,
+        keepFds: [],
+        resetSignals: true,
+        foreground: false,
+        supervisedChild: true,
+      });
+    } finally {
+      closeWriteEnds();
+    }
+    if (!result.ok) {
+      if (out) closeSync(out[0]);
+      if (err) closeSync(err[0]);
+      const reason = result.errno ? strerror(result.errno) : "it ended without a report";
+      let code = 71;
+      if (result.step === LaunchStep.Exec) code = result.errno === 2 || result.errno === 20 ? 127 : 126;
+      throw new ChildStartError(`cannot start '${config.command[0]}': ${reason}`, code);
+    }
+    const pid = result.pid;
+    const exited = new Promise<ExitStatus>((resolve) => waiting.set(pid, resolve));
+    // It may have ended before its pid was in the table.
+    reapWaiting();
+    return { pid, startedAt: new Date(), stdout: out?.[0] ?? null, stderr: err?.[0] ?? null, exited };
+  }
+
+  // Bun.spawn passes the signal mask on, so the child's must be empty here.
+  unblockAllSignals();
+  let proc: Bun.Subprocess;
+  try {
+    proc = Bun.spawn([config.path, ...config.command.slice(1)], {
+      argv0: config.command[0],
+      cwd: config.cwd ?? process.cwd(),
+      env: envObject(config.env),
+      stdio: [devNull, out ? out[1] : devNull, err ? err[1] : devNull],
+      detached: true,
+    });
+  } catch (error) {
+    closeWriteEnds();
+    if (out) closeSync(out[0]);
+    if (err) closeSync(err[0]);
+    const code = (error as NodeJS.ErrnoException).code === "ENOENT" ? 127 : 126;
+    throw new ChildStartError(`cannot start '${config.command[0]}': ${(error as Error).message}`, code);
+  }
+  closeWriteEnds();
+  const exited = proc.exited.then(() => ({
+    code: proc.signalCode ? null : proc.exitCode,
+    signal: proc.signalCode ? ((osConstants.signals as Record<string, number>)[proc.signalCode] ?? null) : null,
+  }));
+  return { pid: proc.pid, startedAt: new Date(), stdout: out?.[0] ?? null, stderr: err?.[0] ?? null, exited };
+}

@@ -1,0 +1,187 @@
+/**
+ * The supervisor's output: the child's stdout and stderr, read from pipes,
+ * written whole line by line to the log files and to syslog.
+ *
+ * The log files are the supervisor's own stdout and stderr, which the launcher
+ * opened before detaching so that errors reached the caller. Reopening (on
+ * SIGHUP with -H) and rotation open the path again and dup2 the new file over
+ * those descriptors.
+ */
+import { closeSync, constants as fs, fstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { constants } from "../posix/constants";
+import { dup2 } from "../posix/libc";
+import type { SupervisorConfig } from "./config";
+import type { SyslogClient } from "./syslog";
+
+const LOG_MODE = 0o640;
+const NEWLINE = 0x0a;
+
+/** Splits a byte stream into whole lines and keeps the partial rest. */
+export class LineSplitter {
+  private rest: Buffer = Buffer.alloc(0);
+
+  /** Returns the complete lines of `chunk` and what came before it, newlines included, as one buffer. */
+  push(chunk: Uint8Array): Buffer | null {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last < 0) {
+      this.rest = Buffer.concat([this.rest, chunk]);
+      return null;
+    }
+    const whole = Buffer.concat([this.rest, chunk.subarray(0, last + 1)]);
+    this.rest = Buffer.from(chunk.subarray(last + 1));
+    return whole;
+  }
+
+  /** Returns the partial line, with a newline added, and forgets it. */
+  flush(): Buffer | null {
+    if (this.rest.length === 0) return null;
+    const line = Buffer.concat([this.rest, Buffer.from("\n")]);
+    this.rest = Buffer.alloc(0);
+    return line;
+  }
+}
+
+/** One log file, written through one or two of the supervisor's stdio descriptors. */
+export class LogFile {
+  private size: number;
+
+  constructor(
+    readonly path: string,
+    /** The descriptors that point at the file: [1], [2] or [1, 2]. */
+    private readonly fds: number[],
+    private readonly maxSizeBytes: number | null,
+    private readonly keep: number,
+    private readonly onError: (message: string) => void,
+  ) {
+    this.size = fstatSync(fds[0]!).size;
+  }
+
+  write(data: Uint8Array): void {
+    for (let offset = 0; offset < data.length; ) {
+      try {
+        offset += writeSync(this.fds[0]!, data, offset);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
+        this.onError(`cannot write to ${this.path}: ${(error as Error).message}`);
+        return;
+      }
+    }
+    this.size += data.length;
+    if (this.maxSizeBytes !== null && this.size >= this.maxSizeBytes) this.rotate();
+  }
+
+  /** Opens the path again, for a file that logrotate or newsyslog moved away. */
+  reopen(): void {
+    let fd: number;
+    try {
+      fd = openSync(this.path, fs.O_WRONLY | fs.O_APPEND | fs.O_CREAT | constants.O_CLOEXEC, LOG_MODE);
+    } catch (error) {
+      this.onError(`cannot reopen ${this.path}: ${(error as Error).message}; still writing to the old file`);
+      return;
+    }
+    for (const target of this.fds) dup2(fd, target);
+    this.size = fstatSync(fd).size;
+    closeSync(fd);
+  }
+
+  /** Renames FILE to FILE.1, FILE.1 to FILE.2 and so on up to `keep`, then starts a new FILE. */
+  private rotate(): void {
+    try {
+      unlinkSync(`${this.path}.${this.keep}`);
+    } catch {
+      // Fewer rotated files than `keep` so far.
+    }
+    for (let index = this.keep - 1; index >= 1; index--) {
+      try {
+        renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`);
+      } catch {
+        // That generation does not exist yet.
+      }
+    }
+    try {
+      renameSync(this.path, `${this.path}.1`);
+    } catch (error) {
+      this.onError(`cannot rotate ${this.path}: ${(error as Error).message}`);
+      return;
+    }
+    this.reopen();
+  }
+}
+
+export type Stream = 1 | 2;
+
+/** Routes the child's lines and the supervisor's own messages to files and syslog. */
+export class OutputRouter {
+  private readonly files: Partial<Record<Stream, LogFile>> = {};
+  private readonly splitters: Record<Stream, LineSplitter> = { 1: new LineSplitter(), 2: new LineSplitter() };
+
+  constructor(
+    private readonly config: SupervisorConfig,
+    private readonly syslog: SyslogClient | null,
+  ) {
+    const report = (message: string) => this.syslog?.send(3, `tinyd: ${message}`);
+    if (config.stdout !== null && config.stdout === config.stderr) {
+      const file = new LogFile(config.stdout, [1, 2], config.maxSizeBytes, config.keep, report);
+      this.files[1] = file;
+      this.files[2] = file;
+    } else {
+      if (config.stdout !== null) this.files[1] = new LogFile(config.stdout, [1], config.maxSizeBytes, config.keep, report);
+      if (config.stderr !== null) this.files[2] = new LogFile(config.stderr, [2], config.maxSizeBytes, config.keep, report);
+    }
+  }
+
+  /** True when the child's output goes anywhere, so that it needs pipes. */
+  get capturesOutput(): boolean {
+    return this.files[1] !== undefined || this.files[2] !== undefined || this.syslog !== null;
+  }
+
+  private wanted(stream: Stream): boolean {
+    return (this.config.outputMask & stream) !== 0;
+  }
+
+  /** Takes a chunk the child wrote to `stream`; whole lines go out at once. */
+  childOutput(stream: Stream, chunk: Uint8Array): void {
+    if (!this.wanted(stream)) return;
+    const lines = this.splitters[stream].push(chunk);
+    if (lines) this.emit(stream, lines);
+  }
+
+  /** Writes out a partial last line, once the child has ended. */
+  flushChild(stream: Stream): void {
+    const line = this.splitters[stream].flush();
+    if (line && this.wanted(stream)) this.emit(stream, line);
+  }
+
+  private emit(stream: Stream, lines: Buffer): void {
+    const file = this.files[stream];
+    if (file) file.write(this.config.timestamps ? stampLines(lines) : lines);
+    if (this.syslog) {
+      const severity = stream === 1 ? this.config.syslog!.priority : this.config.syslog!.stderrPriority;
+      for (const line of lines.toString("utf8").split("\n")) {
+        if (line !== "") this.syslog.send(severity, line);
+      }
+    }
+  }
+
+  /** Logs a message of the supervisor itself, such as a restart. */
+  message(text: string, severity: number): void {
+    const line = Buffer.from(`tinyd[${process.pid}]: ${text}\n`);
+    const file = this.files[2] ?? this.files[1];
+    if (file) file.write(this.config.timestamps ? stampLines(line) : line);
+    this.syslog?.send(severity, `tinyd: ${text}`);
+  }
+
+  reopen(): void {
+    const files = new Set(Object.values(this.files));
+    for (const file of files) file.reopen();
+  }
+}
+
+/** Prefixes each line, empty ones included, with an ISO-8601 time in UTC. */
+function stampLines(lines: Buffer): Buffer {
+  const stamp = `${new Date().toISOString()} `;
+  const parts = lines.toString("utf8").split("\n");
+  // The text ends with a newline, so the last part is empty.
+  parts.pop();
+  return Buffer.from(parts.map((line) => `${stamp}${line}\n`).join(""));
+}

@@ -1,0 +1,349 @@
+/**
+ * The supervisor process: tinyd started as a daemon with the supervisor role.
+ *
+ * It reads its configuration from the control socket on fd 0, locks the
+ * pidfiles, starts the child, reports to the launcher on the same socket,
+ * and then restarts the child by its policy until a stop is requested. The
+ * supervisor never exits before its child: that would orphan the child and
+ * leave its pidfile stale.
+ */
+import { closeSync, constants as fs, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import { selectedMethod } from "../launch";
+import { acquirePidfile, type PidfileLock, releasePidfile } from "../pidfile";
+import { constants } from "../posix/constants";
+import { dup2, type ExitStatus, kill, setProcessName, umask } from "../posix/libc";
+import { parseSignal, signalName } from "../signals";
+import { type Child, ChildStartError, reapWaiting, startChild } from "./child";
+import type { SupervisorConfig } from "./config";
+import { OutputRouter, type Stream } from "./output";
+import { describeExit, RestartPolicy } from "./policy";
+import { removeState, type SupervisorState, writeState } from "./state";
+import { SyslogClient } from "./syslog";
+
+/** The control socket from the launcher, on the supervisor's stdin until start-up is over. */
+const CONTROL_FD = 0;
+/** How long to wait for the child's pipes to reach end-of-file after it exits; a descendant may hold them. */
+const OUTPUT_DRAIN_MS = 1000;
+/**
+ * Interval of the periodic reap, a safety net behind SIGCHLD. The timer also
+ * keeps Bun's event loop waiting in epoll: with nothing but signal listeners
+ * and a pending promise, Bun 1.4.5 spins at full CPU instead.
+ */
+const HOUSEKEEPING_MS = 5000;
+
+const SEVERITY = { err: 3, warning: 4, notice: 5, info: 6 } as const;
+
+function readConfig(): SupervisorConfig {
+  const chunks: Buffer[] = [];
+  const buffer = Buffer.alloc(65536);
+  for (;;) {
+    const length = readSync(CONTROL_FD, buffer, 0, buffer.length, null);
+    if (length === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, length)));
+    if (buffer[length - 1] === 0x0a) break;
+  }
+  return JSON.parse(Buffer.concat(chunks).toString("utf8")) as SupervisorConfig;
+}
+
+function reportToLauncher(line: string): void {
+  try {
+    writeSync(CONTROL_FD, `${line}\n`);
+  } catch {
+    // The launcher is gone; the supervisor goes on.
+  }
+}
+
+/** Exit status of the supervisor that mirrors the child's: its code, or 128 + signal. */
+function mirroredStatus(exit: ExitStatus): number {
+  if (exit.signal !== null) return 128 + exit.signal;
+  return exit.code ?? 70;
+}
+
+class Supervisor {
+  private readonly router: OutputRouter;
+  private readonly policy: RestartPolicy;
+  private readonly locks: PidfileLock[] = [];
+  private readonly pidfiles: string[];
+  private readonly native: boolean;
+  private readonly startedAt = new Date();
+  private child: Child | null = null;
+  private childLock: PidfileLock | null = null;
+  private lastExit: SupervisorState["lastExit"] = null;
+  private phase: SupervisorState["phase"] = "running";
+  private stopRequested = false;
+  private wakeUp: (() => void) | null = null;
+  private killTimer: Timer | null = null;
+
+  constructor(
+    private readonly config: SupervisorConfig,
+    syslog: SyslogClient | null,
+  ) {
+    this.router = new OutputRouter(config, syslog);
+    this.policy = new RestartPolicy(config.restart);
+    this.pidfiles = [config.supervisorPidfile, config.childPidfile].filter((path): path is string => path !== null);
+    this.native = selectedMethod() === "native";
+  }
+
+  /** Locks both pidfiles; throws a TinydError when one is held by another process. */
+  lockPidfiles(): void {
+    if (this.config.supervisorPidfile !== null) {
+      const lock = acquirePidfile(this.config.supervisorPidfile);
+      this.locks.push(lock);
+      writeSync(lock.fd, `${process.pid}\n`, 0);
+    }
+    if (this.config.childPidfile !== null) {
+      this.childLock = acquirePidfile(this.config.childPidfile);
+      this.locks.push(this.childLock);
+    }
+    // Any state file beside a pidfile that was free is stale.
+    for (const pidfile of this.pidfiles) removeState(pidfile);
+  }
+
+  private log(text: string, severity: number): void {
+    this.router.message(text, severity);
+  }
+
+  private saveState(): void {
+    if (this.pidfiles.length === 0) return;
+    const state: SupervisorState = {
+      supervisorPid: process.pid,
+      supervisorStartedAt: this.startedAt.toISOString(),
+      childPid: this.child?.pid ?? null,
+      childStartedAt: this.child?.startedAt.toISOString() ?? null,
+      restarts: this.policy.restarts,
+      lastExit: this.lastExit,
+      phase: this.phase,
+      command: this.config.command,
+      childPidfile: this.config.childPidfile,
+      supervisorPidfile: this.config.supervisorPidfile,
+      stopTimeoutMs: this.config.stopTimeoutMs,
+    };
+    try {
+      writeState(this.pidfiles, state);
+    } catch (error) {
+      this.log(`cannot write the state file: ${(error as Error).message}`, SEVERITY.err);
+    }
+  }
+
+  private writeChildPid(pid: number | null): void {
+    if (!this.childLock) return;
+    ftruncateSync(this.childLock.fd, 0);
+    if (pid !== null) writeSync(this.childLock.fd, `${pid}\n`, 0);
+  }
+
+  /** Starts a child and begins copying its output. Throws ChildStartError. */
+  async startChild(): Promise<Child> {
+    const child = await startChild(this.config, this.router.capturesOutput, this.native);
+    this.child = child;
+    this.phase = "running";
+    this.writeChildPid(child.pid);
+    this.saveState();
+    if (this.config.title !== null) setProcessName(`${this.config.title}[${child.pid}]`);
+    return child;
+  }
+
+  private copyOutput(fd: number | null, stream: Stream): Promise<void> {
+    if (fd === null) return Promise.resolve();
+    return (async () => {
+      try {
+        for await (const chunk of Bun.file(fd).stream()) this.router.childOutput(stream, chunk);
+      } catch (error) {
+        this.log(`cannot read the child's ${stream === 1 ? "stdout" : "stderr"}: ${(error as Error).message}`, SEVERITY.err);
+      }
+      this.router.flushChild(stream);
+      closeSync(fd);
+    })();
+  }
+
+  /** Sends the stop signal to the child's process group and SIGKILL after the stop timeout. */
+  private stopChild(signal: number): void {
+    const child = this.child;
+    if (!child) return;
+    try {
+      kill(-child.pid, signal);
+    } catch {
+      // The group is gone already.
+    }
+    if (this.killTimer === null) {
+      this.killTimer = setTimeout(() => {
+        this.log(`child ${child.pid} did not exit within ${this.config.stopTimeoutMs / 1000} s of ${signalName(signal)}; sending SIGKILL to its process group`, SEVERITY.warning);
+        try {
+          kill(-child.pid, constants.SIGKILL);
+        } catch {
+          // Gone in the meantime.
+        }
+      }, this.config.stopTimeoutMs);
+    }
+  }
+
+  requestStop(signal: number): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
+    this.phase = "stopping";
+    this.saveState();
+    if (this.child) {
+      this.log(`received ${signalName(signal)}; stopping child ${this.child.pid}`, SEVERITY.notice);
+      this.stopChild(signal);
+    } else {
+      this.log(`received ${signalName(signal)}; stopping`, SEVERITY.notice);
+    }
+    this.wakeUp?.();
+  }
+
+  forward(signal: number): void {
+    if (signal === parseSignal("HUP") && this.config.reopenOnHup) {
+      this.router.reopen();
+      this.log("reopened the log files", SEVERITY.info);
+      return;
+    }
+    if (!this.child) return;
+    try {
+      kill(this.child.pid, signal);
+    } catch {
+      // The child is exiting; its end is handled by the main loop.
+    }
+  }
+
+  private sleepUnlessStopped(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        this.wakeUp = null;
+        resolve();
+      };
+    });
+  }
+
+  /** Runs children until a stop or the policy ends the service; returns the supervisor's exit status. */
+  async run(first: Child): Promise<number> {
+    let child: Child | null = first;
+    for (;;) {
+      this.log(`started child ${child.pid}: ${this.config.command.join(" ")}`, SEVERITY.info);
+      const output = Promise.all([this.copyOutput(child.stdout, 1), this.copyOutput(child.stderr, 2)]);
+      const exit = await child.exited;
+      const uptimeMs = Date.now() - child.startedAt.getTime();
+      await Promise.race([output, Bun.sleep(OUTPUT_DRAIN_MS)]);
+      if (this.killTimer !== null) clearTimeout(this.killTimer);
+      this.killTimer = null;
+
+      this.child = null;
+      this.writeChildPid(null);
+      this.lastExit = {
+        code: exit.code,
+        signal: exit.signal === null ? null : signalName(exit.signal),
+        at: new Date().toISOString(),
+      };
+
+      if (this.stopRequested) {
+        this.log(`child ${child.pid} exited with ${describeExit(exit)}; stopped`, SEVERITY.notice);
+        return 0;
+      }
+
+      const decision = this.policy.decide(exit, uptimeMs, Date.now());
+      if (!decision.restart) {
+        this.log(`child ${child.pid} exited with ${describeExit(exit)}; not restarting: ${decision.reason}`, exit.code === 0 ? SEVERITY.notice : SEVERITY.err);
+        return mirroredStatus(exit);
+      }
+      this.log(`child ${child.pid} exited with ${describeExit(exit)}; restarting in ${decision.delayMs / 1000} s (restart ${this.policy.restarts})`, SEVERITY.warning);
+      this.phase = "restarting";
+      this.saveState();
+
+      if (decision.delayMs > 0) await this.sleepUnlessStopped(decision.delayMs);
+      if (this.stopRequested) {
+        this.log("stopped during the restart delay", SEVERITY.notice);
+        return 0;
+      }
+
+      child = null;
+      while (child === null) {
+        try {
+          child = await this.startChild();
+        } catch (error) {
+          if (!(error instanceof ChildStartError)) throw error;
+          // A failed exec counts as a child that ended at once with 126 or 127.
+          const failed: ExitStatus = { code: error.exitCode, signal: null };
+          this.lastExit = { code: error.exitCode, signal: null, at: new Date().toISOString() };
+          const retry = this.policy.decide(failed, 0, Date.now());
+          if (!retry.restart) {
+            this.log(`${error.message}; not restarting: ${retry.reason}`, SEVERITY.err);
+            return error.exitCode;
+          }
+          this.log(`${error.message}; retrying in ${retry.delayMs / 1000} s`, SEVERITY.err);
+          await this.sleepUnlessStopped(retry.delayMs);
+          if (this.stopRequested) return 0;
+        }
+      }
+    }
+  }
+
+  /** Removes the pidfiles and state files while still holding the locks, then releases them. */
+  cleanUp(): void {
+    for (const pidfile of this.pidfiles) removeState(pidfile);
+    for (const lock of this.locks) releasePidfile(lock, true);
+    this.locks.length = 0;
+  }
+}
+
+/** Puts /dev/null on fd 0 once the launcher has its report. */
+function detachControl(): void {
+  const devNull = openSync("/dev/null", fs.O_RDONLY | constants.O_CLOEXEC);
+  dup2(devNull, CONTROL_FD);
+  closeSync(devNull);
+}
+
+export async function runSupervisor(): Promise<never> {
+  let config: SupervisorConfig;
+  try {
+    config = readConfig();
+  } catch (error) {
+    reportToLauncher(`error 70 the supervisor cannot read its configuration: ${(error as Error).message}`);
+    process.exit(70);
+  }
+  if (config.umask !== null) umask(config.umask);
+
+  let syslog: SyslogClient | null = null;
+  let supervisor: Supervisor;
+  try {
+    if (config.syslog) syslog = new SyslogClient(config.syslog, process.pid);
+    supervisor = new Supervisor(config, syslog);
+    supervisor.lockPidfiles();
+  } catch (error) {
+    const exitCode = (error as { exitCode?: number }).exitCode ?? 70;
+    reportToLauncher(`error ${exitCode} ${(error as Error).message}`);
+    process.exit(exitCode);
+  }
+
+  setInterval(reapWaiting, HOUSEKEEPING_MS);
+  process.on("SIGTERM", () => supervisor.requestStop(parseSignal("TERM")));
+  process.on("SIGINT", () => supervisor.requestStop(parseSignal("INT")));
+  for (const name of ["HUP", "USR1", "USR2", "WINCH"] as const) {
+    process.on(`SIG${name}`, () => supervisor.forward(parseSignal(name)));
+  }
+
+  let first: Child;
+  try {
+    first = await supervisor.startChild();
+  } catch (error) {
+    supervisor.cleanUp();
+    const exitCode = error instanceof ChildStartError ? error.exitCode : 70;
+    reportToLauncher(`error ${exitCode} ${(error as Error).message}`);
+    process.exit(exitCode);
+  }
+
+  reportToLauncher(`ok ${process.pid} ${first.pid}`);
+  detachControl();
+
+  let status: number;
+  try {
+    status = await supervisor.run(first);
+  } catch (error) {
+    supervisor.cleanUp();
+    throw error;
+  }
+  supervisor.cleanUp();
+  process.exit(status);
+}

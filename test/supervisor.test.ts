@@ -1,0 +1,434 @@
+/**
+ * End-to-end tests of supervised mode: a real supervisor from build/tinyd
+ * restarting real children, checked through pidfiles, logs and /proc.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { alive, isLocked, LAUNCH_METHODS, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
+
+const HAS_PYTHON = Bun.which("python3") !== null;
+const FIXTURES = join(import.meta.dir, "fixtures");
+
+function logLines(path: string): string[] {
+  return existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((line) => line !== "") : [];
+}
+
+/** Reads the pid in a pidfile once it has one. */
+async function pidOnceWritten(pidfile: string, not?: number): Promise<number> {
+  let pid = 0;
+  await waitFor(
+    () => {
+      const text = existsSync(pidfile) ? readFileSync(pidfile, "utf8").trim() : "";
+      pid = Number(text);
+      return text !== "" && pid !== not;
+    },
+    `a pid in ${pidfile}`,
+    15_000,
+  );
+  return pid;
+}
+
+/** Pids of the zombie children of a process. */
+function zombieChildren(parent: number): number[] {
+  const zombies: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = procStat(Number(name));
+    if (stat && stat.ppid === parent && stat.state === "Z") zombies.push(stat.pid);
+  }
+  return zombies;
+}
+
+/**
+ * Runs tinyd under test/fixtures/subreaper.py, which adopts the detached
+ * supervisor and prints how it ended.
+ */
+async function runUnderSubreaper(args: string[], timeoutSeconds: number): Promise<{ launcher: string; statuses: string[] }> {
+  const proc = Bun.spawn(["python3", join(FIXTURES, "subreaper.py"), String(timeoutSeconds), TINYD, ...args], {
+    env: { ...process.env, TINYD_TEST_TAG: TAG },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  await proc.exited;
+  return { launcher: stderr, statuses: stdout.split("\n").filter((line) => line !== "") };
+}
+
+for (const launch of LAUNCH_METHODS) {
+  describe(`supervisor (${launch})`, () => {
+    test("killed child is restarted", async () => {
+      const dir = tempDir();
+      const pidfile = join(dir, "app.pid");
+      const supervisorPidfile = join(dir, "sup.pid");
+      const log = join(dir, "app.log");
+      const result = await tinyd(["-r", "-R", "0.2", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", 'echo "run $$"; exec sleep 300'], {
+        launch,
+      });
+      expect(result.stderr).toBe("");
+      expect(result.exitCode).toBe(0);
+
+      const supervisor = readPid(supervisorPidfile);
+      const first = readPid(pidfile);
+      expect(procStat(first)!.ppid).toBe(supervisor);
+      expect(isLocked(pidfile)).toBe(true);
+      expect(isLocked(supervisorPidfile)).toBe(true);
+
+      process.kill(first, "SIGKILL");
+      const second = await pidOnceWritten(pidfile, first);
+      expect(second).not.toBe(first);
+      expect(alive(second)).toBe(true);
+      expect(procStat(second)!.ppid).toBe(supervisor);
+
+      await waitFor(() => logLines(log).includes(`run ${second}`), "the second run in the log");
+      const lines = logLines(log);
+      expect(lines).toContain(`run ${first}`);
+      expect(lines).toContain(`tinyd[${supervisor}]: child ${first} exited with signal SIGKILL; restarting in ${lines.find((line) => line.includes("restarting in"))!.match(/restarting in ([\d.]+) s/)![1]} s (restart 1)`);
+    });
+
+    test("SIGTERM stops child and grandchild", async () => {
+      const dir = tempDir();
+      const pidfile = join(dir, "app.pid");
+      const supervisorPidfile = join(dir, "sup.pid");
+      const grandchildPidfile = join(dir, "grandchild.pid");
+      const result = await tinyd(["-r", "-P", supervisorPidfile, "-p", pidfile, "--", "sh", "-c", `sleep 300 & echo $! > ${grandchildPidfile}; wait`], { launch });
+      expect(result.exitCode).toBe(0);
+      const supervisor = readPid(supervisorPidfile);
+      const child = readPid(pidfile);
+      const grandchild = await pidOnceWritten(grandchildPidfile);
+      expect(procStat(grandchild)!.pgrp).toBe(child);
+
+      process.kill(supervisor, "SIGTERM");
+      await waitFor(() => !alive(supervisor), "the supervisor to exit");
+      expect(alive(child)).toBe(false);
+      expect(alive(grandchild)).toBe(false);
+      expect(existsSync(pidfile)).toBe(false);
+      expect(existsSync(supervisorPidfile)).toBe(false);
+      expect(existsSync(`${pidfile}.state`)).toBe(false);
+    });
+
+    test("stop on child pidfile ends the service", async () => {
+      const dir = tempDir();
+      const pidfile = join(dir, "app.pid");
+      const log = join(dir, "app.log");
+      const result = await tinyd(["-r", "-R", "0", "-p", pidfile, "-o", log, "--", "sleep", "300"], { launch });
+      expect(result.exitCode).toBe(0);
+      const child = readPid(pidfile);
+      const supervisor = procStat(child)!.ppid;
+
+      const stop = await tinyd(["stop", "-p", pidfile]);
+      expect(stop.exitCode).toBe(0);
+      expect(stop.stderr).toBe(`tinyd: stopped pid ${supervisor} (${pidfile})\n`);
+      expect(alive(supervisor)).toBe(false);
+      expect(alive(child)).toBe(false);
+      expect(existsSync(pidfile)).toBe(false);
+
+      await Bun.sleep(300);
+      expect(taggedProcesses().filter((pid) => procStat(pid)?.comm === "sleep")).toEqual([]);
+      expect(logLines(log).at(-1)).toBe(`tinyd[${supervisor}]: child ${child} exited with signal SIGTERM; stopped`);
+    });
+
+    test("child ignoring TERM is killed after stop-timeout", async () => {
+      const dir = tempDir();
+      const pidfile = join(dir, "app.pid");
+      const log = join(dir, "app.log");
+      const result = await tinyd(["--supervise", "--stop-timeout", "0.5", "-p", pidfile, "-o", log, "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"], { launch });
+      expect(result.exitCode).toBe(0);
+      const child = readPid(pidfile);
+
+      const stop = await tinyd(["stop", "-p", pidfile]);
+      expect(stop.exitCode).toBe(0);
+      expect(alive(child)).toBe(false);
+      const lines = logLines(log);
+      const supervisor = lines[0]!.match(/tinyd\[(\d+)\]/)![1];
+      expect(lines).toContain(`tinyd[${supervisor}]: child ${child} did not exit within 0.5 s of SIGTERM; sending SIGKILL to its process group`);
+      expect(lines.at(-1)).toEndWith(`child ${child} exited with signal SIGKILL; stopped`);
+    });
+
+    test("status reports supervisor and restarts", async () => {
+      const dir = tempDir();
+      const pidfile = join(dir, "app.pid");
+      const supervisorPidfile = join(dir, "sup.pid");
+      expect((await tinyd(["-r", "-R", "0", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"], { launch })).exitCode).toBe(0);
+      const first = readPid(pidfile);
+      process.kill(first, "SIGKILL");
+      const second = await pidOnceWritten(pidfile, first);
+
+      await waitFor(() => JSON.parse(readFileSync(`${pidfile}.state`, "utf8")).childPid === second, "the state file to name the new child");
+      const status = await tinyd(["status", "--json", "-p", pidfile]);
+      expect(status.exitCode).toBe(0);
+      const json = JSON.parse(status.stdout);
+      expect(json.state).toBe("running");
+      expect(json.pid).toBe(second);
+      expect(json.supervisor.pid).toBe(readPid(supervisorPidfile));
+      expect(json.supervisor.childPid).toBe(second);
+      expect(json.supervisor.restarts).toBe(1);
+      expect(json.supervisor.lastExit.signal).toBe("SIGKILL");
+      expect(json.supervisor.lastExit.code).toBe(null);
+      expect(json.supervisor.uptimeSeconds).toBeGreaterThanOrEqual(0);
+
+      const text = await tinyd(["status", "-p", supervisorPidfile]);
+      expect(text.exitCode).toBe(0);
+      expect(text.stdout).toContain(`running as pid ${readPid(supervisorPidfile)}`);
+      expect(text.stdout).toContain("1 restart, last exit by SIGKILL");
+    });
+
+    test("hundred thousand lines arrive in order", async () => {
+      const dir = tempDir();
+      const log = join(dir, "app.log");
+      const pidfile = join(dir, "app.pid");
+      const result = await tinyd(["--supervise", "-p", pidfile, "-o", log, "--", "seq", "1", "100000"], { launch });
+      expect(result.exitCode).toBe(0);
+      await waitFor(() => !existsSync(pidfile), "the supervisor to end with its child", 20_000);
+
+      const numbers = logLines(log).filter((line) => !line.startsWith("tinyd["));
+      expect(numbers.length).toBe(100_000);
+      let inOrder = true;
+      for (let i = 0; i < numbers.length; i++) if (numbers[i] !== String(i + 1)) inOrder = false;
+      expect(inOrder).toBe(true);
+    });
+
+    test("partial last line is flushed", async () => {
+      const dir = tempDir();
+      const log = join(dir, "app.log");
+      const pidfile = join(dir, "app.pid");
+      expect((await tinyd(["--supervise", "-p", pidfile, "-o", log, "--", "printf", "no newline"], { launch })).exitCode).toBe(0);
+      await waitFor(() => !existsSync(pidfile), "the supervisor to end");
+      expect(logLines(log)).toContain("no newline");
+    });
+  });
+}
+
+describe("supervisor (native only)", () => {
+  test("crash loop backs off and gives up", async () => {
+    if (!HAS_PYTHON) {
+      console.log("skipped: python3 is needed to adopt the supervisor and read its exit status");
+      return;
+    }
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const pidfile = join(dir, "app.pid");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const { launcher, statuses } = await runUnderSubreaper(
+      ["-R", "0.1", "--max-restarts", "3", "--restart-window", "60", "--timestamps", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", "exit 7"],
+      20,
+    );
+    expect(launcher).toBe("");
+    const lines = logLines(log);
+    const restarts = lines.filter((line) => line.includes("restarting in"));
+    expect(restarts.length).toBe(3);
+
+    // Each delay is the one before doubled, give or take the 10 % jitter.
+    const delays = restarts.map((line) => Number(line.match(/restarting in ([\d.]+) s/)![1]));
+    expect(delays[0]).toBeGreaterThanOrEqual(0.09);
+    expect(delays[0]).toBeLessThanOrEqual(0.11);
+    expect(delays[1]).toBeGreaterThanOrEqual(0.18);
+    expect(delays[2]).toBeGreaterThanOrEqual(0.36);
+
+    // The timestamps show that the supervisor waited each delay out.
+    const starts = lines.filter((line) => line.includes("started child")).map((line) => Date.parse(line.split(" ")[0]!));
+    expect(starts.length).toBe(4);
+    expect(starts[3]! - starts[2]!).toBeGreaterThanOrEqual(delays[2]! * 1000 - 20);
+    expect(starts[3]! - starts[2]!).toBeGreaterThan(starts[1]! - starts[0]!);
+
+    expect(lines.at(-1)).toContain("exited with status 7; not restarting: it was restarted 3 times within 60 s, the limit of --max-restarts");
+    expect(existsSync(pidfile)).toBe(false);
+    expect(existsSync(supervisorPidfile)).toBe(false);
+
+    const supervisorPid = Number(lines[0]!.match(/tinyd\[(\d+)\]/)![1]);
+    expect(statuses).toContain(`${supervisorPid} exit 7`);
+  });
+
+  test("no restart after listed exit code", async () => {
+    if (!HAS_PYTHON) {
+      console.log("skipped: python3 is needed to adopt the supervisor and read its exit status");
+      return;
+    }
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const { statuses } = await runUnderSubreaper(["-r", "-R", "0", "--no-restart-exit", "0,78", "-o", log, "--", "sh", "-c", "exit 78"], 20);
+    const lines = logLines(log);
+    expect(lines.filter((line) => line.includes("started child")).length).toBe(1);
+    expect(lines.at(-1)).toContain("exited with status 78; not restarting: exit status 78 is listed in --no-restart-exit");
+    const supervisorPid = Number(lines[0]!.match(/tinyd\[(\d+)\]/)![1]);
+    expect(statuses).toContain(`${supervisorPid} exit 78`);
+  });
+
+  test("no zombies after fifty restarts", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const result = await tinyd(["-R", "0", "--min-uptime", "0", "-C", "1000", "-P", supervisorPidfile, "-o", log, "--", "true"]);
+    expect(result.exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    await waitFor(() => logLines(log).filter((line) => line.includes("restarting in")).length >= 50, "fifty restarts", 20_000);
+
+    process.kill(supervisor, "SIGSTOP");
+    try {
+      // Paused between reaps, at most the child of this instant can be unreaped.
+      expect(zombieChildren(supervisor).length).toBeLessThanOrEqual(1);
+    } finally {
+      process.kill(supervisor, "SIGCONT");
+    }
+    await tinyd(["stop", "-p", supervisorPidfile]);
+    expect(zombieChildren(supervisor)).toEqual([]);
+  });
+
+  test("supervisor is as clean as a daemon", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "app.pid");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const result = await tinyd(["-r", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"], {
+      prefix: ["python3", "-c", "import os, signal, sys\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])\nfd = os.open('/dev/zero', os.O_RDONLY)\nos.dup2(fd, 9)\nos.execv(sys.argv[1], sys.argv[1:])"],
+    });
+    expect(result.exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    const child = readPid(pidfile);
+
+    const stat = procStat(supervisor)!;
+    expect(stat.ttyNr).toBe(0);
+    expect(stat.session).not.toBe(supervisor);
+    expect(stat.session).not.toBe(procStat(process.pid)!.session);
+    const status = procStatus(supervisor);
+    expect(status.get("SigBlk")).toMatch(/^0+$/);
+    expect(BigInt(`0x${status.get("SigIgn")}`) & 1n).toBe(0n);
+    const targets = [...procFds(supervisor).values()];
+    expect(targets).not.toContain("/dev/zero");
+    expect(procFds(supervisor).get(0)).toBe("/dev/null");
+
+    // The child: own process group, clean signals, stdio on /dev/null without -o.
+    const childStat = procStat(child)!;
+    expect(childStat.pgrp).toBe(child);
+    expect(childStat.session).toBe(stat.session);
+    expect([...procFds(child).keys()].sort()).toEqual([0, 1, 2]);
+    expect(procStatus(child).get("SigBlk")).toMatch(/^0+$/);
+    expect(procStatus(child).get("SigIgn")).toMatch(/^0+$/);
+  });
+
+  test("killed supervisor takes the child along", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "app.pid");
+    const supervisorPidfile = join(dir, "sup.pid");
+    expect((await tinyd(["-r", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"])).exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    const child = readPid(pidfile);
+
+    process.kill(supervisor, "SIGKILL");
+    await waitFor(() => !alive(child), "the parent-death signal to end the child");
+    expect(isLocked(pidfile)).toBe(false);
+    expect((await tinyd(["status", "-p", pidfile])).exitCode).toBe(1);
+  });
+
+  test("rotation by mv and SIGHUP loses nothing", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    const script = "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line $i; [ $((i % 100)) -eq 0 ] && sleep 0.01; done";
+    expect((await tinyd(["-H", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", script])).exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+
+    await waitFor(() => logLines(log).length > 500, "some lines in the log");
+    renameSync(log, `${log}.1`);
+    process.kill(supervisor, "SIGHUP");
+    await waitFor(() => !existsSync(pidfile), "the child to finish", 20_000);
+
+    const lines = [...logLines(`${log}.1`), ...logLines(log)].filter((line) => line.startsWith("line "));
+    expect(lines.length).toBe(3000);
+    expect(lines.at(-1)).toBe("line 3000");
+    expect(logLines(log).some((line) => line.startsWith("line "))).toBe(true);
+    expect(logLines(log).some((line) => line.endsWith("reopened the log files"))).toBe(true);
+  });
+
+  test("max-size rotates and keeps N files", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["--max-size", "10K", "--keep", "2", "-p", pidfile, "-o", log, "--", "seq", "1", "20000"])).exitCode).toBe(0);
+    await waitFor(() => !existsSync(pidfile), "the supervisor to end", 20_000);
+
+    expect(existsSync(`${log}.1`)).toBe(true);
+    expect(existsSync(`${log}.2`)).toBe(true);
+    expect(existsSync(`${log}.3`)).toBe(false);
+    const size = readFileSync(`${log}.1`).length;
+    expect(size).toBeGreaterThanOrEqual(10 * 1024);
+    expect(size).toBeLessThan(10 * 1024 + 70_000);
+    expect(logLines(log).at(-1)).toMatch(/^tinyd\[\d+\]: child \d+ exited with status 0; not restarting/);
+  });
+
+  test("syslog lines carry priority and tag", async () => {
+    if (!HAS_PYTHON) {
+      console.log("skipped: python3 is needed for the test syslog server");
+      return;
+    }
+    const dir = tempDir();
+    const socket = join(dir, "log.sock");
+    const received = join(dir, "received");
+    const server = Bun.spawn(["python3", join(FIXTURES, "syslog_server.py"), socket, received], { stdout: "pipe", stderr: "inherit" });
+    try {
+      const reader = server.stdout.getReader();
+      await reader.read();
+      reader.releaseLock();
+
+      const pidfile = join(dir, "app.pid");
+      const result = await tinyd(["-S", "-T", "myapp", "-l", "local3", "-s", "info", "--syslog-socket", socket, "-p", pidfile, "--", "sh", "-c", "echo out-line; echo err-line >&2"]);
+      expect(result.stderr).toBe("");
+      expect(result.exitCode).toBe(0);
+      await waitFor(() => !existsSync(pidfile), "the supervisor to end");
+      await waitFor(() => logLines(received).some((line) => line.includes("not restarting")), "the supervisor's last message");
+
+      const lines = logLines(received);
+      // local3 is facility 19: info (6) gives 158, err (3) gives 155, notice (5) gives 157.
+      const out = lines.find((line) => line.endsWith("out-line"))!;
+      const err = lines.find((line) => line.endsWith("err-line"))!;
+      expect(out).toMatch(/^<158>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d myapp\[\d+\]: out-line$/);
+      expect(err).toMatch(/^<155>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d myapp\[\d+\]: err-line$/);
+      expect(lines.some((line) => /^<157>.* myapp\[\d+\]: tinyd: started child \d+: sh -c/.test(line) || /^<158>.* myapp\[\d+\]: tinyd: started child/.test(line))).toBe(true);
+    } finally {
+      server.kill(9);
+      await server.exited;
+    }
+  });
+
+  test("missing syslog socket exits 69", async () => {
+    const dir = tempDir();
+    const result = await tinyd(["-S", "--syslog-socket", join(dir, "none.sock"), "--", "sleep", "1"]);
+    expect(result.exitCode).toBe(69);
+    expect(result.stderr).toBe(`tinyd: cannot log to syslog: ${join(dir, "none.sock")} does not exist. Start a syslog daemon or pass --syslog-socket\n`);
+  });
+
+  test("invalid supervision values exit 64", async () => {
+    const cases: [string[], string][] = [
+      [["-R", "soon"], "tinyd: invalid restart-delay 'soon': expected a number of seconds, 0 or more\n"],
+      [["--restart-on", "sometimes"], "tinyd: invalid --restart-on 'sometimes': expected always or failure\n"],
+      [["-r", "--no-restart-exit", "300"], "tinyd: invalid --no-restart-exit '300': expected exit codes from 0 to 255, such as 0 or 0,78\n"],
+      [["-r", "--max-size", "10M"], "tinyd: --max-size rotates an output file: give -o, --stdout or --stderr as well\n"],
+      [["-r", "-m", "4"], "tinyd: invalid --output-mask '4': expected 1 (stdout), 2 (stderr) or 3 (both)\n"],
+      [["-r", "-F"], "tinyd: --foreground and supervision options cannot be combined: a supervisor always detaches\n"],
+    ];
+    for (const [options, message] of cases) {
+      const result = await tinyd([...options, "--", "sleep", "1"]);
+      expect(result.stderr).toBe(message);
+      expect(result.exitCode).toBe(64);
+    }
+  });
+
+  test("second supervised start is refused", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["-r", "-p", pidfile, "--", "sleep", "300"])).exitCode).toBe(0);
+    const child = readPid(pidfile);
+    const again = await tinyd(["-r", "-p", pidfile, "--", "sleep", "300"]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toBe(`tinyd: already running as pid ${child} (${pidfile})\n`);
+  });
+
+  test("missing command exits 127 without a supervisor", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "app.pid");
+    const result = await tinyd(["-r", "-p", pidfile, "--", "tinyd-no-such-command"]);
+    expect(result.exitCode).toBe(127);
+    expect(existsSync(pidfile)).toBe(false);
+    expect(taggedProcesses().filter((pid) => procStat(pid)?.comm === "tinyd")).toEqual([]);
+  });
+});
