@@ -9,14 +9,18 @@ import type { LaunchResult } from "./launch";
 import { type DaemonOptions, planStart, type StartPlan } from "./options";
 import { acquirePidfile } from "./pidfile";
 import { StartResources } from "./start-resources";
+import { planSupervisor, type SupervisionOptions, supervisionOptionsOf, supervisionRequested } from "./supervisor/config";
 import { removeState } from "./supervisor/state";
 import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
 import { inheritedFds } from "./inherited-fds";
 
 export interface StartedDaemon {
+  /** The daemon's pid; under a supervisor, the first child's. */
   pid: number;
   pidfile: string | null;
+  /** The supervisor's pid, when a supervision option was given. */
+  supervisorPid?: number;
 }
 
 function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false }>): TinydError {
@@ -46,11 +50,21 @@ function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false 
  * is in the pidfile. Rejects with a TinydError, leaving no process and no
  * file behind, when any step fails.
  *
+ * Any supervision option (restart, supervisorPidfile, syslog and the rest)
+ * runs the command under a tinyd supervisor instead; the promise then
+ * resolves once the first child has exec'd.
+ *
  * With `foreground`, the command replaces the calling process, so the promise
  * settles only on failure.
  */
-export async function spawnDaemon(command: readonly string[], options: DaemonOptions = {}): Promise<StartedDaemon> {
+export async function spawnDaemon(command: readonly string[], options: DaemonOptions & SupervisionOptions = {}): Promise<StartedDaemon> {
   const plan = planStart(command, options);
+  if (supervisionRequested(supervisionOptionsOf(options))) {
+    const { spawnSupervised } = await import("./supervisor/start");
+    const service = await spawnSupervised(plan, planSupervisor(plan, supervisionOptionsOf(options)));
+    return { pid: service.pid, pidfile: service.pidfile, supervisorPid: service.supervisorPid };
+  }
+
   // Before any file of our own is open, so that none of them is mistaken for an inherited one.
   const keepFds = plan.closeFds ? [] : inheritedFds();
   const resources = new StartResources();

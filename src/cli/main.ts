@@ -5,7 +5,7 @@
 import { type DaemonStatus, daemonStatus, signalDaemon, stopDaemon } from "../control";
 import { ExitCode, TinydError, usageError } from "../errors";
 import type { DaemonOptions } from "../options";
-import { type SupervisionOptions, supervisionRequested } from "../supervisor/config";
+import type { SupervisionOptions } from "../supervisor/config";
 import { spawnDaemon } from "../start";
 import { VERSION_STRING } from "../version";
 import { type OptionValues, parseCommandLine } from "./argv";
@@ -51,18 +51,7 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
   if (options.c === true && daemonOptions.noChdir) throw usageError("-c and --no-chdir contradict each other: give one of them");
   if (options.f === true && daemonOptions.noClose) throw usageError("-f and --no-close contradict each other: give one of them");
 
-  const supervision = supervisionOptions(options);
-  if (supervisionRequested(supervision)) {
-    const { planStart } = await import("../options");
-    const { planSupervisor } = await import("../supervisor/config");
-    const { spawnSupervised } = await import("../supervisor/start");
-    const plan = planStart(command, daemonOptions);
-    const service = await spawnSupervised(plan, planSupervisor(plan, supervision));
-    if (options.verbose === true) output(String(service.pid));
-    return ExitCode.OK;
-  }
-
-  const daemon = await spawnDaemon(command, daemonOptions);
+  const daemon = await spawnDaemon(command, { ...daemonOptions, ...supervisionOptions(options) });
   if (options.verbose === true) output(String(daemon.pid));
   return ExitCode.OK;
 }

@@ -117,6 +117,42 @@ export const DEFAULT_SYSLOG_SOCKET = process.platform === "darwin" ? "/var/run/s
 const DEFAULT_KEEP = 5;
 const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 
+const SUPERVISION_KEYS: readonly (keyof SupervisionOptions)[] = [
+  "supervise",
+  "restart",
+  "restartDelay",
+  "restartMaxDelay",
+  "minUptime",
+  "restartOn",
+  "noRestartExit",
+  "maxRestarts",
+  "restartWindow",
+  "restartLimit",
+  "supervisorPidfile",
+  "syslog",
+  "syslogFacility",
+  "syslogPriority",
+  "syslogStderrPriority",
+  "syslogTag",
+  "syslogSocket",
+  "reopenOnHup",
+  "maxSize",
+  "keep",
+  "outputMask",
+  "timestamps",
+  "title",
+  "stopTimeout",
+];
+
+/** Picks the supervision options out of a larger options object. */
+export function supervisionOptionsOf(options: SupervisionOptions): SupervisionOptions {
+  const picked: Record<string, unknown> = {};
+  for (const key of SUPERVISION_KEYS) {
+    if (options[key] !== undefined) picked[key] = options[key];
+  }
+  return picked as SupervisionOptions;
+}
+
 /** Tells whether any option of the supervision group is present. */
 export function supervisionRequested(options: SupervisionOptions): boolean {
   return Object.entries(options).some(([, value]) => value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0));
