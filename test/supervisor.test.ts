@@ -390,6 +390,50 @@ describe("supervisor (native only)", () => {
     }
   });
 
+  test("title names the supervisor", async () => {
+    const dir = tempDir();
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["-t", "web", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"])).exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    const child = readPid(pidfile);
+    // Linux keeps 15 bytes of the name.
+    expect(readFileSync(`/proc/${supervisor}/comm`, "utf8").trim()).toBe(`web[${child}]`.slice(0, 15));
+  });
+
+  test("output mask and timestamps", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const pidfile = join(dir, "app.pid");
+    const script = "echo to-stdout; echo to-stderr >&2; echo; echo last";
+    expect((await tinyd(["-m", "1", "--timestamps", "-p", pidfile, "-o", log, "--", "sh", "-c", script])).exitCode).toBe(0);
+    await waitFor(() => !existsSync(pidfile), "the supervisor to end");
+
+    const lines = logLines(log);
+    const stamp = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
+    const childLines = lines.filter((line) => !line.includes(" tinyd["));
+    expect(childLines.length).toBe(3);
+    expect(childLines[0]).toMatch(new RegExp(`^${stamp} to-stdout$`));
+    expect(childLines[1]).toMatch(new RegExp(`^${stamp} $`));
+    expect(childLines[2]).toMatch(new RegExp(`^${stamp} last$`));
+    expect(lines.some((line) => line.endsWith(" to-stderr"))).toBe(false);
+  });
+
+  test("restart-on failure ends after success", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const pidfile = join(dir, "app.pid");
+    const marker = join(dir, "ran-once");
+    // The first run fails and the second succeeds, which ends the service.
+    const script = `if [ -e ${marker} ]; then exit 0; fi; touch ${marker}; exit 1`;
+    expect((await tinyd(["-r", "-R", "0", "--restart-on", "failure", "-p", pidfile, "-o", log, "--", "sh", "-c", script])).exitCode).toBe(0);
+    await waitFor(() => !existsSync(pidfile), "the supervisor to end");
+
+    const lines = logLines(log);
+    expect(lines.filter((line) => line.includes("started child")).length).toBe(2);
+    expect(lines.at(-1)).toContain("exited with status 0; not restarting: it exited with status 0 and --restart-on is failure");
+  });
+
   test("missing syslog socket exits 69", async () => {
     const dir = tempDir();
     const result = await tinyd(["-S", "--syslog-socket", join(dir, "none.sock"), "--", "sleep", "1"]);
