@@ -11,6 +11,7 @@ import { acquirePidfile, type PidfileLock, releasePidfile } from "./pidfile";
 import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
 import { inheritedFds } from "./inherited-fds";
+import { chownCreatedFiles, privilegeLaunchError } from "./privileges";
 
 export interface StartedDaemon {
   pid: number;
@@ -91,6 +92,8 @@ class Resources {
 }
 
 function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false }>): TinydError {
+  const privilegeError = privilegeLaunchError(plan, result);
+  if (privilegeError) return privilegeError;
   const reason = result.errno ? strerror(result.errno) : "the launch process ended without a report";
   const details = { step: LaunchStep[result.step], errno: result.errno ? errnoName(result.errno) : undefined, command: plan.command[0] };
   switch (result.step) {
@@ -131,6 +134,7 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
     if (plan.pidfile !== null) resources.pidfile = acquirePidfile(plan.pidfile);
     const stdout = resources.open(plan.stdout);
     const stderr = resources.open(plan.stderr);
+    chownCreatedFiles(resources.files, plan.runAs);
 
     const keepStdio = !plan.closeFds || plan.foreground;
     let devNull: number | null = null;
@@ -154,6 +158,10 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
         keepFds,
         resetSignals: plan.resetSignals,
         foreground: plan.foreground,
+        credentials: plan.runAs?.credentials ?? null,
+        chroot: plan.chroot,
+        nice: plan.nice,
+        limits: plan.limits,
       },
       plan.launch,
     );
