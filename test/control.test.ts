@@ -1,10 +1,12 @@
 /**
  * End-to-end tests of status, stop, signal and reload against real daemons.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { alive, readPid, tempDir, tinyd, waitFor } from "./helpers";
+import { alive, cleanUp, readPid, tempDir, tinyd, waitFor } from "./helpers";
+
+afterEach(cleanUp);
 
 /** Starts `sh -c SCRIPT` as a daemon and returns its pid. */
 async function startDaemon(pidfile: string, script: string, extra: string[] = []): Promise<number> {

@@ -183,10 +183,16 @@ export function killTagged(): number[] {
   return pids;
 }
 
-afterEach(() => {
+/** Kills every tagged process and removes the temporary directories. */
+export function cleanUp(): void {
   killTagged();
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
-});
+}
+
+// bun test 1.4.5 applies a hook registered here only to the first test file
+// that imports this module, so each test file also registers cleanUp itself.
+// A second call finds nothing left to clean.
+afterEach(cleanUp);
 
 /** Holds a non-blocking lock probe: true when some process holds a lock on the file. */
 export function isLocked(path: string): boolean {

@@ -2,11 +2,12 @@
  * End-to-end tests of `tinyd start`: real daemons from build/tinyd, checked
  * in /proc. Each test runs on both launch paths.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   alive,
+  cleanUp,
   IS_ROOT,
   isLocked,
   LAUNCH_METHODS,
@@ -22,6 +23,8 @@ import {
   tinyd,
   waitFor,
 } from "./helpers";
+
+afterEach(cleanUp);
 
 /** A launcher started with SIGHUP and SIGPIPE ignored and SIGTERM blocked, as a careless parent might leave it. */
 const HOSTILE_PARENT = [
