@@ -3,6 +3,7 @@
  * --limit, --core, --no-core and --nice, and the checks that tell before the
  * launch whether tinyd may set them.
  */
+import { readFileSync } from "node:fs";
 import { ExitCode, TinydError, usageError } from "./errors";
 import type { ResourceLimit } from "./launch/request";
 import type { ResourceName } from "./posix/constants";
@@ -36,7 +37,7 @@ function isResourceName(name: string): name is ResourceName {
 
 /** Parses one side of SOFT:HARD: "unlimited" (or "infinity"), a number, or for byte limits a number with a suffix. */
 function parseValue(name: ResourceName, text: string, spec: string): number | null {
-  if (text === "unlimited" || text === "infinity") return null;
+  if (/^(unlimited|infinity)$/i.test(text)) return null;
   const bytes = RESOURCE_UNITS[name] === "bytes";
   const match = (bytes ? /^(\d+)([KMGT]?)$/i : /^(\d+)()$/).exec(text);
   const value = match ? Number(match[1]) * SUFFIXES[match[2]!.toUpperCase()]! : Number.NaN;
@@ -59,8 +60,8 @@ function parseSpec(name: string, value: string, spec: string): ResourceLimit {
   if (parts.length > 2 || parts.some((part) => part === "")) {
     throw usageError(`invalid limit '${spec}': expected ${key}=SOFT or ${key}=SOFT:HARD`, { limit: spec });
   }
-  const soft = parseValue(key, parts[0]!.toLowerCase(), spec);
-  const hard = parts.length === 2 ? parseValue(key, parts[1]!.toLowerCase(), spec) : soft;
+  const soft = parseValue(key, parts[0]!, spec);
+  const hard = parts.length === 2 ? parseValue(key, parts[1]!, spec) : soft;
   if (hard !== null && (soft === null || soft > hard)) {
     throw usageError(`invalid limit '${spec}': the soft limit is above the hard limit`, { limit: spec });
   }
@@ -108,6 +109,25 @@ export function parseNice(value: number | string | undefined): number | null {
 export function formatLimit(limit: ResourceLimit): string {
   const side = (value: number | null) => (value === null ? "unlimited" : String(value));
   return limit.soft === limit.hard ? `${limit.name}=${side(limit.soft)}` : `${limit.name}=${side(limit.soft)}:${side(limit.hard)}`;
+}
+
+/** Linux caps the nofile limit at fs.nr_open, even for root, and refuses unlimited. */
+function linuxMaxOpenFiles(): number | null {
+  if (process.platform !== "linux") return null;
+  try {
+    return Number(readFileSync("/proc/sys/fs/nr_open", "latin1").trim()) || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Throws E_USAGE for a limit that the system never accepts, whoever sets it. */
+export function checkLimitsSupported(limits: readonly ResourceLimit[]): void {
+  const nofile = limits.find((limit) => limit.name === "nofile");
+  const max = nofile ? linuxMaxOpenFiles() : null;
+  if (nofile && max !== null && (nofile.hard === null || nofile.hard > max)) {
+    throw usageError(`invalid limit '${formatLimit(nofile)}': Linux caps nofile at fs.nr_open, ${max} here. Give at most ${max}`, { limit: formatLimit(nofile) });
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { readEnvFile } from "./env-file";
 import { ExitCode, TinydError, usageError } from "./errors";
 import { resolveRunAs, type RunAs, userEnvironment } from "./identity";
 import { type LaunchResult, LaunchStep, type ResourceLimit } from "./launch/request";
-import { checkLimitsAllowed, formatLimit, type LimitsOption, parseLimits, parseNice } from "./limits";
+import { checkLimitsAllowed, checkLimitsSupported, formatLimit, type LimitsOption, parseLimits, parseNice } from "./limits";
 import { errnoName, strerror } from "./posix/libc";
 
 export type { RunAs } from "./identity";
@@ -63,6 +63,7 @@ export function planPrivileges(options: PrivilegeOptions): PrivilegePlan {
   const envFiles = typeof options.envFile === "string" ? [options.envFile] : [...(options.envFile ?? [])];
   for (const file of envFiles) if (typeof file !== "string" || file === "") throw usageError(`invalid env file '${String(file)}': expected a path`);
   const limits = parseLimits(options.limits, options.core);
+  checkLimitsSupported(limits);
   const nice = parseNice(options.nice);
 
   const runAs = resolveRunAs(options.user, options.group);
@@ -134,8 +135,10 @@ export function privilegeLaunchError(plan: FailedPlan, result: Extract<LaunchRes
     case LaunchStep.Limits: {
       const limit = plan.limits[result.failedLimit ?? 0];
       const text = limit ? formatLimit(limit) : "a resource limit";
-      const hint = permissionOr(errno, 0) === ExitCode.NO_PERMISSION ? ". Only root can raise a hard limit" : "";
-      return new TinydError("E_LAUNCH", `cannot set limit ${text}: ${reasonOf(errno, "setrlimit")}${hint}`, permissionOr(errno, ExitCode.OS_ERROR), details);
+      // Root gets EPERM only where the system caps the resource, so it is no question of permission.
+      const denied = !isRoot() && permissionOr(errno, 0) === ExitCode.NO_PERMISSION;
+      const hint = denied ? ". Only root can raise a hard limit" : "";
+      return new TinydError("E_LAUNCH", `cannot set limit ${text}: ${reasonOf(errno, "setrlimit")}${hint}`, denied ? ExitCode.NO_PERMISSION : ExitCode.OS_ERROR, details);
     }
     case LaunchStep.Nice: {
       const hint = permissionOr(errno, 0) === ExitCode.NO_PERMISSION ? ". Only root can lower the niceness" : "";

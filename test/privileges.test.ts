@@ -341,8 +341,8 @@ for (const launch of LAUNCH_METHODS) {
       expect(nice.stderr).toBe("tinyd: cannot set niceness -5: Permission denied. Only root can lower the niceness\n");
       expect(nice.exitCode).toBe(77);
 
-      const limit = await tinyd(["--limit", "nofile=unlimited", "-p", pidfile, "--", "sleep", "300"], { launch, prefix: ["prlimit", "--nofile=64:128", ...asNobody] });
-      expect(limit.stderr).toBe("tinyd: cannot set limit nofile=unlimited: the hard limit is 128 and only root can raise it. Run tinyd as root or stay within 128\n");
+      const limit = await tinyd(["--limit", "nofile=64:256", "-p", pidfile, "--", "sleep", "300"], { launch, prefix: ["prlimit", "--nofile=64:128", ...asNobody] });
+      expect(limit.stderr).toBe("tinyd: cannot set limit nofile=64:256: the hard limit is 128 and only root can raise it. Run tinyd as root or stay within 128\n");
       expect(limit.exitCode).toBe(77);
 
       const chroot = await tinyd(["--chroot", shared, "-p", pidfile, "--", "sleep", "300"], { launch, prefix: asNobody });
@@ -393,6 +393,8 @@ for (const launch of LAUNCH_METHODS) {
         [["--nice", "20"], "tinyd: invalid nice '20': expected a niceness from -20 to 19\n"],
         [["--nice", "x"], "tinyd: invalid nice 'x': expected a niceness from -20 to 19\n"],
       ];
+      const maxOpenFiles = Number(readFileSync("/proc/sys/fs/nr_open", "utf8"));
+      cases.push([["--limit", "nofile=unlimited"], `tinyd: invalid limit 'nofile=unlimited': Linux caps nofile at fs.nr_open, ${maxOpenFiles} here. Give at most ${maxOpenFiles}\n`]);
       for (const [options, message] of cases) {
         const result = await tinyd([...options, "-p", pidfile, "--", "sleep", "300"], { launch });
         expect(result.stderr).toBe(message);

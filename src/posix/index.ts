@@ -4,3 +4,6 @@
  */
 export { constants, type PlatformConstants } from "./constants";
 export { errnoName, flock, getpgid, getpid, getsid, kill, pipe, PosixError, setsid, strerror, umask, unblockAllSignals } from "./libc";
+export { type GroupEntry, groupById, groupByName, groupList, UserDatabaseError, type UserEntry, userById, userByName } from "./users";
+export { chroot, getrlimit, type Rlimit, setrlimit } from "./resources";
+export type { ResourceName } from "./constants";
