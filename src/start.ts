@@ -158,6 +158,8 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
         keepFds,
         resetSignals: plan.resetSignals,
         foreground: plan.foreground,
+        // NOTE: the daemon inherits the pidfile open for writing, so with -u an
+        // unprivileged daemon can still rewrite the pid that stop and signal trust.
         credentials: plan.runAs?.credentials ?? null,
         chroot: plan.chroot,
         nice: plan.nice,
