@@ -34,7 +34,12 @@ export type ErrorCode =
   | "E_NOT_RUNNING"
   | "E_TIMEOUT"
   | "E_SIGNAL"
-  | "E_INTERNAL";
+  | "E_INTERNAL"
+  // Privileges and environment.
+  | "E_NO_USER"
+  | "E_PERMISSION"
+  | "E_CHROOT"
+  | "E_ENV_FILE";
 
 export class TinydError extends Error {
   override name = "TinydError";

@@ -7,6 +7,9 @@ import { dirname, resolve } from "node:path";
 import { ExitCode, TinydError, usageError } from "./errors";
 import type { LaunchMethod } from "./launch";
 import { ROLE_ENV } from "./self";
+import type { ResourceLimit } from "./launch/request";
+import type { LimitsOption } from "./limits";
+import { planInRoot, planPrivileges, type RunAs } from "./privileges";
 
 export interface DaemonOptions {
   /** Locked pidfile that holds the daemon's pid while it runs. */
@@ -37,6 +40,24 @@ export interface DaemonOptions {
   foreground?: boolean;
   /** How to start the daemon; see LAUNCH_ENV. Default: "auto". */
   launch?: LaunchMethod;
+
+  // Privileges and resources.
+  /** User to run as: a name or numeric uid, optionally with ":GROUP". Needs root unless it is tinyd's own user. */
+  user?: string;
+  /** Primary group to run as, a name or numeric gid. It becomes the only group, as a GROUP in `user` does. */
+  group?: string;
+  /** With `user`, keep HOME, USER, LOGNAME and SHELL instead of setting them from the user's entry. */
+  keepEnv?: boolean;
+  /** Directory to chroot into before the chdir. `cwd` and the command are then paths inside it. */
+  chroot?: string;
+  /** Niceness to set, from -20 to 19. */
+  nice?: number | string;
+  /** Resource limits: "NAME=SOFT[:HARD]" strings, or an object such as { nofile: 4096, core: "unlimited" }. */
+  limits?: LimitsOption;
+  /** true sets core=unlimited, false sets core=0. */
+  core?: boolean;
+  /** Files of KEY=VALUE lines, applied in order after the user's variables and before `env`. */
+  envFile?: string | readonly string[];
 }
 
 /** A start with every option checked and every path absolute. */
@@ -53,6 +74,12 @@ export interface StartPlan {
   resetSignals: boolean;
   foreground: boolean;
   launch: LaunchMethod;
+
+  // Privileges and resources.
+  runAs: RunAs | null;
+  chroot: string | null;
+  nice: number | null;
+  limits: ResourceLimit[];
 }
 
 export const DEFAULT_UMASK = 0o022;
@@ -87,8 +114,12 @@ function parseEnvEntries(env: DaemonOptions["env"]): [string, string][] {
   return entries;
 }
 
-/** Builds the daemon's environment from the launcher's, the options, and nothing else. */
-function buildEnvironment(options: DaemonOptions): Map<string, string> {
+/**
+ * Builds the daemon's environment from the launcher's, the options, and
+ * nothing else. `layers` (the user's variables, the env files) come between
+ * the launcher's and --env; a null value removes the variable.
+ */
+function buildEnvironment(options: DaemonOptions, layers: [string, string | null][] = []): Map<string, string> {
   const env = new Map<string, string>();
   if (options.clearEnv) {
     env.set("PATH", process.env.PATH ?? DEFAULT_PATH);
@@ -96,6 +127,10 @@ function buildEnvironment(options: DaemonOptions): Map<string, string> {
     for (const [key, value] of Object.entries(process.env)) {
       if (value !== undefined) env.set(key, value);
     }
+  }
+  for (const [key, value] of layers) {
+    if (value === null) env.delete(key);
+    else env.set(key, value);
   }
   for (const [key, value] of parseEnvEntries(options.env)) env.set(key, String(value));
   // A tinyd started from a daemon must not take on a helper's role.
@@ -190,11 +225,14 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
   }
 
   const umask = options.noUmask ? null : parseUmask(options.umask ?? DEFAULT_UMASK);
-  const env = buildEnvironment(options);
-  const path = resolveCommand(command[0]!, env.get("PATH") ?? DEFAULT_PATH);
+  const privileges = planPrivileges(options);
+  const env = buildEnvironment(options, privileges.environment);
+  // With --chroot, the command and the working directory are paths inside the root.
+  const inRoot = privileges.chroot === null ? null : planInRoot(privileges.chroot, command[0]!, env.get("PATH") ?? DEFAULT_PATH, options.cwd);
+  const path = inRoot?.path ?? resolveCommand(command[0]!, env.get("PATH") ?? DEFAULT_PATH);
 
-  const cwd = options.noChdir ? null : resolve(options.cwd ?? DEFAULT_CWD);
-  if (cwd !== null) checkDirectory(cwd);
+  const cwd = inRoot ? inRoot.cwd : options.noChdir ? null : resolve(options.cwd ?? DEFAULT_CWD);
+  if (cwd !== null && !inRoot) checkDirectory(cwd);
 
   const pidfile = options.pidfile === undefined ? null : resolve(options.pidfile);
   if (pidfile !== null) checkParentDirectory(pidfile, "pidfile");
@@ -215,5 +253,9 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
     resetSignals: !options.keepSignals,
     foreground: options.foreground ?? false,
     launch: options.launch ?? "auto",
+    runAs: privileges.runAs,
+    chroot: privileges.chroot,
+    nice: privileges.nice,
+    limits: privileges.limits,
   };
 }

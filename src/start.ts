@@ -14,6 +14,7 @@ import { removeState } from "./supervisor/state";
 import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
 import { inheritedFds } from "./inherited-fds";
+import { chownCreatedFiles, privilegeLaunchError } from "./privileges";
 
 export interface StartedDaemon {
   /** The daemon's pid; under a supervisor, the first child's. */
@@ -24,6 +25,8 @@ export interface StartedDaemon {
 }
 
 function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false }>): TinydError {
+  const privilegeError = privilegeLaunchError(plan, result);
+  if (privilegeError) return privilegeError;
   const reason = result.errno ? strerror(result.errno) : "the launch process ended without a report";
   const details = { step: LaunchStep[result.step], errno: result.errno ? errnoName(result.errno) : undefined, command: plan.command[0] };
   switch (result.step) {
@@ -78,6 +81,7 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
     }
     const stdout = resources.open(plan.stdout);
     const stderr = resources.open(plan.stderr);
+    chownCreatedFiles(resources.files, plan.runAs);
 
     const keepStdio = !plan.closeFds || plan.foreground;
     let devNull: number | null = null;
@@ -101,6 +105,12 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
         keepFds,
         resetSignals: plan.resetSignals,
         foreground: plan.foreground,
+        // NOTE: the daemon inherits the pidfile open for writing, so with -u an
+        // unprivileged daemon can still rewrite the pid that stop and signal trust.
+        credentials: plan.runAs?.credentials ?? null,
+        chroot: plan.chroot,
+        nice: plan.nice,
+        limits: plan.limits,
       },
       plan.launch,
     );

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { alive, readPid, tempDir, tinyd, waitFor } from "./helpers";
 
+
 /** Starts `sh -c SCRIPT` as a daemon and returns its pid. */
 async function startDaemon(pidfile: string, script: string, extra: string[] = []): Promise<number> {
   const result = await tinyd([...extra, "-p", pidfile, "--", "sh", "-c", script]);

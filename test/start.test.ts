@@ -23,6 +23,7 @@ import {
   waitFor,
 } from "./helpers";
 
+
 /** A launcher started with SIGHUP and SIGPIPE ignored and SIGTERM blocked, as a careless parent might leave it. */
 const HOSTILE_PARENT = [
   "python3",

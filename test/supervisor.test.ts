@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { alive, isLocked, LAUNCH_METHODS, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
+import { alive, IS_ROOT, isLocked, LAUNCH_METHODS, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
 
 const HAS_PYTHON = Bun.which("python3") !== null;
 const FIXTURES = join(import.meta.dir, "fixtures");
@@ -432,6 +432,24 @@ describe("supervisor (native only)", () => {
     const lines = logLines(log);
     expect(lines.filter((line) => line.includes("started child")).length).toBe(2);
     expect(lines.at(-1)).toContain("exited with status 0; not restarting: it exited with status 0 and --restart-on is failure");
+  });
+
+  test("only the child drops privileges", async () => {
+    if (!IS_ROOT) {
+      console.log("skipped: needs root to run the child as nobody");
+      return;
+    }
+    const dir = tempDir();
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    const result = await tinyd(["-r", "-u", "nobody", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"]);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    const child = readPid(pidfile);
+    expect(procStatus(supervisor).get("Uid")).toBe("0\t0\t0\t0");
+    expect(procStatus(child).get("Uid")).toBe("65534\t65534\t65534\t65534");
+    expect(procStatus(child).get("Groups")).toBe("");
   });
 
   test("missing syslog socket exits 69", async () => {

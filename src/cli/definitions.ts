@@ -111,6 +111,36 @@ export const startOptions: OptionDefs = {
     valueHint: "TITLE",
     description: "Name the supervisor TITLE[childpid] in /proc/PID/comm and ps -o comm (Linux; 15 bytes at most); other platforms show tinyd",
   },
+  // Privileges and resources.
+  user: {
+    type: "string",
+    alias: ["u"],
+    valueHint: "USER[:GROUP]",
+    description: "Run the daemon as USER (name or uid) with the user's groups, or with GROUP as the only group; needs root unless USER is tinyd's own user",
+  },
+  group: { type: "string", valueHint: "GROUP", description: "Run the daemon with GROUP (name or gid) as its primary and only group; needs root" },
+  "keep-env": { type: "boolean", description: "With -u, keep HOME, USER, LOGNAME and SHELL instead of setting them from the user's entry" },
+  chroot: {
+    type: "string",
+    valueHint: "DIR",
+    description: "Change the daemon's root directory to DIR before the chdir; the command and --cwd are paths inside DIR. Needs root",
+  },
+  nice: { type: "string", valueHint: "N", description: "Set the daemon's niceness to N, from -20 (highest priority) to 19" },
+  limit: {
+    type: "string",
+    valueHint: "NAME=SOFT[:HARD]",
+    multiple: true,
+    description:
+      "Set a resource limit: as, core, cpu, fsize, memlock, nofile, nproc or stack, as a number (bytes take K, M, G, T) or 'unlimited'; one value sets both limits; repeatable",
+  },
+  core: { type: "boolean", description: "Allow core dumps of any size (--limit core=unlimited)" },
+  "no-core": { type: "boolean", description: "Disable core dumps (--limit core=0)" },
+  "env-file": {
+    type: "string",
+    valueHint: "FILE",
+    multiple: true,
+    description: "Add the KEY=VALUE lines of FILE to the environment, before --env ('#' starts a comment line); repeatable",
+  },
   verbose: { type: "boolean", alias: ["v"], description: "Print the daemon's pid on stdout once it runs" },
   quiet: { type: "boolean", alias: ["q"], description: "Print nothing but errors" },
   version: { type: "boolean", description: "Print the version and exit" },

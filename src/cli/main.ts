@@ -47,8 +47,18 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
     noClose: options["no-close"] === true,
     keepSignals: options["keep-signals"] === true,
     foreground: options.foreground === true,
+    // Privileges and resources.
+    user: text(options, "user"),
+    group: text(options, "group"),
+    keepEnv: options["keep-env"] === true,
+    chroot: text(options, "chroot"),
+    nice: text(options, "nice"),
+    limits: (options.limit as string[] | undefined) ?? [],
+    core: options.core === true ? true : options["no-core"] === true ? false : undefined,
+    envFile: (options["env-file"] as string[] | undefined) ?? [],
   };
   if (options.c === true && daemonOptions.noChdir) throw usageError("-c and --no-chdir contradict each other: give one of them");
+  if (options.core === true && options["no-core"] === true) throw usageError("--core and --no-core contradict each other: give one of them");
   if (options.f === true && daemonOptions.noClose) throw usageError("-f and --no-close contradict each other: give one of them");
 
   const daemon = await spawnDaemon(command, { ...daemonOptions, ...supervisionOptions(options) });

@@ -38,11 +38,14 @@ function writeAll(fd: number, text: string): void {
   for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
 }
 
-/** Parses the intermediate's report: "pid N" or "error STEP ERRNO". */
+/** Parses the intermediate's report: "pid N" or "error STEP ERRNO", with the failed limit's index after it at step Limits. */
 export function parseReport(text: string): LaunchResult {
   const pid = /^pid (\d+)$/m.exec(text);
-  const error = /^error (\d+) (\d+)$/m.exec(text);
-  if (error) return { ok: false, step: Number(error[1]) as LaunchStep, errno: Number(error[2]) };
+  const error = /^error (\d+) (\d+)(?: (\d+))?$/m.exec(text);
+  if (error) {
+    const failed: LaunchResult = { ok: false, step: Number(error[1]) as LaunchStep, errno: Number(error[2]) };
+    return error[3] === undefined ? failed : { ...failed, failedLimit: Number(error[3]) };
+  }
   if (pid) return { ok: true, pid: Number(pid[1]) };
   return { ok: false, step: LaunchStep.Report, errno: 0 };
 }

@@ -7,6 +7,7 @@ import { existsSync, ftruncateSync, readSync, statSync, writeSync } from "node:f
 import { constants as osConstants } from "node:os";
 import { umask, unblockAllSignals } from "../posix/libc";
 import { INTERMEDIATE_FD } from "./fallback";
+import { applyCredentials, applyResources, type IntermediateFailure } from "./intermediate-privileges";
 import { type LaunchRequest, LaunchStep } from "./request";
 
 function readRequest(): LaunchRequest {
@@ -38,6 +39,12 @@ function toEnvObject(entries: string[]): Record<string, string> {
   return env;
 }
 
+function failIf(failure: IntermediateFailure | null): void {
+  if (failure === null) return;
+  report(`error ${failure.step} ${failure.errno}${failure.failedLimit === undefined ? "" : ` ${failure.failedLimit}`}`);
+  process.exit(71);
+}
+
 export function runIntermediate(): never {
   let request: LaunchRequest;
   try {
@@ -50,17 +57,28 @@ export function runIntermediate(): never {
   // Bun.spawn resets ignored signals in the child but passes the mask on.
   if (request.resetSignals) unblockAllSignals();
 
+  failIf(applyResources(request));
+
   const cwd = request.cwd ?? process.cwd();
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {
     report(`error ${LaunchStep.Chdir} ${osConstants.errno.ENOENT}`);
     process.exit(71);
   }
+  // The intermediate changes directory itself, before it gives up its
+  // privileges. Bun.spawn without `cwd` does no chdir, so the daemon inherits
+  // the directory even where its user could not enter it, as in the native launch.
+  try {
+    process.chdir(cwd);
+  } catch (error) {
+    report(`error ${LaunchStep.Chdir} ${errnoOf(error)}`);
+    process.exit(71);
+  }
+  failIf(applyCredentials(request));
 
   let child: Bun.Subprocess;
   try {
     child = Bun.spawn([request.path, ...request.argv.slice(1)], {
       argv0: request.argv[0],
-      cwd,
       env: toEnvObject(request.env),
       stdio: ["inherit", "inherit", "inherit", request.lockFd === null ? "ignore" : INTERMEDIATE_FD.lock] as never,
     });

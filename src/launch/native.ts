@@ -34,7 +34,16 @@ const P = {
   OUT_PID: 22,
   OUT_STEP: 23,
   OUT_ERRNO: 24,
-  COUNT: 25,
+  // Privileges and resources.
+  UID: 25,
+  GID: 26,
+  GROUP_COUNT: 27,
+  NICE_SET: 28,
+  NICE: 29,
+  PRIO_PROCESS: 30,
+  LIMIT_COUNT: 31,
+  OUT_DETAIL: 32,
+  COUNT: 33,
 } as const;
 
 const FLAG_NO_CLOSE = 1;
@@ -63,6 +72,39 @@ function cStringArray(items: readonly string[]): { array: BigUint64Array; keep: 
     array[i] = BigInt(ptr(buffer));
   });
   return { array, keep };
+}
+
+/** Converts a limit to rlim_t, with RLIM_INFINITY for null (unlimited). */
+function rlimitValue(value: number | null): bigint {
+  return value === null ? constants.RLIM_INFINITY : BigInt(value);
+}
+
+/**
+ * Fills the privilege slots of `p` and returns the arrays that launch.c
+ * reads through pointers: the root directory, the supplementary groups and
+ * the limits as (resource, soft, hard) triples.
+ */
+function privilegeParameters(request: LaunchRequest, p: Int32Array): { root: Buffer | null; groups: Int32Array; limits: BigUint64Array } {
+  const credentials = request.credentials;
+  p[P.UID] = credentials?.uid ?? -1;
+  p[P.GID] = credentials?.gid ?? -1;
+  p[P.GROUP_COUNT] = credentials ? credentials.groups.length : -1;
+  p[P.NICE_SET] = request.nice === null ? 0 : 1;
+  p[P.NICE] = request.nice ?? 0;
+  p[P.PRIO_PROCESS] = constants.PRIO_PROCESS;
+  p[P.LIMIT_COUNT] = request.limits.length;
+
+  const limits = new BigUint64Array(request.limits.length * 3);
+  request.limits.forEach((limit, i) => {
+    limits[3 * i] = BigInt(constants.RLIMIT[limit.name]);
+    limits[3 * i + 1] = rlimitValue(limit.soft);
+    limits[3 * i + 2] = rlimitValue(limit.hard);
+  });
+  return {
+    root: request.chroot === null ? null : cString(request.chroot),
+    groups: Int32Array.from(credentials?.groups ?? []),
+    limits,
+  };
 }
 
 export function launchNative(request: LaunchRequest): LaunchResult {
@@ -103,11 +145,24 @@ export function launchNative(request: LaunchRequest): LaunchResult {
   const path = cString(request.path);
   const cwd = cString(request.cwd ?? "/");
 
-  const status = native.tinyd_launch(ptr(p), ptr(argv.array), ptr(envp.array), ptr(path), ptr(cwd), keepFds.length > 0 ? ptr(keepFds) : null);
+  const privileges = privilegeParameters(request, p);
+
+  const status = native.tinyd_launch(
+    ptr(p),
+    ptr(argv.array),
+    ptr(envp.array),
+    ptr(path),
+    ptr(cwd),
+    keepFds.length > 0 ? ptr(keepFds) : null,
+    privileges.root === null ? null : ptr(privileges.root),
+    privileges.groups.length > 0 ? ptr(privileges.groups) : null,
+    privileges.limits.length > 0 ? ptr(privileges.limits) : null,
+  );
 
   // The buffers must stay reachable until the call has returned.
-  void [argv.keep, envp.keep];
+  void [argv.keep, envp.keep, privileges];
 
   if (status === 0) return { ok: true, pid: p[P.OUT_PID]! };
-  return { ok: false, step: p[P.OUT_STEP]! as LaunchStep, errno: p[P.OUT_ERRNO]! };
+  const step = p[P.OUT_STEP]! as LaunchStep;
+  return { ok: false, step, errno: p[P.OUT_ERRNO]!, ...(step === LaunchStep.Limits ? { failedLimit: p[P.OUT_DETAIL]! } : {}) };
 }

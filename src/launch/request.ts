@@ -2,6 +2,7 @@
  * The launch request shared by the native and the fallback launch: every
  * value already validated, every file already open.
  */
+import type { ResourceName } from "../posix/constants";
 
 export interface LaunchRequest {
   /** Absolute path of the executable. */
@@ -33,9 +34,45 @@ export interface LaunchRequest {
    * group, and the parent-death signal on Linux. The caller reaps it.
    */
   supervisedChild?: boolean;
+
+  // Privileges and resources, applied in the daemon before exec in this
+  // order: limits, niceness, chroot, chdir, then the user and groups.
+  /** Identity to switch to; null keeps tinyd's. */
+  credentials: Credentials | null;
+  /** Directory to chroot into; `path` and `cwd` are then inside it. Null keeps the root. */
+  chroot: string | null;
+  /** Niceness to set, from -20 to 19; null keeps tinyd's. */
+  nice: number | null;
+  /** Resource limits to set. */
+  limits: ResourceLimit[];
 }
 
-/** The steps that a launch reports on failure, in the order they run. */
+/**
+ * User, group and supplementary groups, resolved to numbers by the parent
+ * because the user database must not be read between fork and exec.
+ */
+export interface Credentials {
+  /** User id for setuid(); null keeps tinyd's (a group change alone). */
+  uid: number | null;
+  /** Group id for setgid(). */
+  gid: number;
+  /** The whole supplementary group list for setgroups(). */
+  groups: number[];
+}
+
+/** One setrlimit() call. */
+export interface ResourceLimit {
+  /** The name that --limit accepts, such as "nofile". */
+  name: ResourceName;
+  /** Soft and hard limit in the resource's unit (bytes, seconds, count); null is unlimited. */
+  soft: number | null;
+  hard: number | null;
+}
+
+/**
+ * The steps that a launch reports on failure. The numbers are shared with
+ * launch.c, so new steps are added at the end, out of their running order.
+ */
 export enum LaunchStep {
   None = 0,
   Symbols = 1,
@@ -50,9 +87,23 @@ export enum LaunchStep {
   Pidfile = 10,
   Exec = 11,
   Report = 12,
-  Setpgid = 13,
+  Limits = 13,
+  Nice = 14,
+  Chroot = 15,
+  Setgroups = 16,
+  Setgid = 17,
+  Setuid = 18,
+  /** setuid(0) succeeded after the switch to another user. */
+  RootRegained = 19,
+  Setpgid = 20,
 }
 
 export type LaunchResult =
   | { ok: true; pid: number }
-  | { ok: false; step: LaunchStep; errno: number };
+  | {
+      ok: false;
+      step: LaunchStep;
+      errno: number;
+      /** At step Limits: the index in the request's `limits` of the limit that failed. */
+      failedLimit?: number;
+    };

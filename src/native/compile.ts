@@ -14,7 +14,7 @@ import launchSource from "./launch.c" with { type: "text" };
 import syscallsSource from "./syscalls.c" with { type: "text" };
 
 const nativeSymbols = {
-  tinyd_launch: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  tinyd_launch: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   tinyd_syscalls_init: { args: ["i64"], returns: "i32" },
   tinyd_flock: { args: ["i32", "i32"], returns: "i32" },
   tinyd_kill: { args: ["i32", "i32"], returns: "i32" },

@@ -6,7 +6,8 @@
  * fork lives here. It is compiled at run time by bun:ffi's TinyCC with
  * -nostdlib and no headers, because servers rarely have libc headers
  * installed. Every libc function is looked up with dlsym() before the first
- * fork, and after it the children call only async-signal-safe functions.
+ * fork, and after it the children call only async-signal-safe functions and
+ * plain system-call wrappers (setgroups, chroot, setrlimit, setpriority).
  *
  * The JavaScript side fills an int array with the settings and the
  * platform's constants (the P_* indices below, mirrored in native.ts) and
@@ -44,6 +45,17 @@ enum {
   P_OUT_PID,
   P_OUT_STEP,
   P_OUT_ERRNO,
+  /* Privileges and resources. -1 in P_UID, P_GID or P_GROUP_COUNT keeps
+   * tinyd's own; ids above 2^31 arrive negative and are passed on as such. */
+  P_UID,
+  P_GID,
+  P_GROUP_COUNT,
+  P_NICE_SET,
+  P_NICE,
+  P_PRIO_PROCESS,
+  P_LIMIT_COUNT,
+  /* On failure at S_LIMITS: the index of the limit that failed. */
+  P_OUT_DETAIL,
   P_COUNT
 };
 
@@ -70,6 +82,14 @@ enum {
   S_PIDFILE,
   S_EXEC,
   S_REPORT,
+  S_LIMITS,
+  S_NICE,
+  S_CHROOT,
+  S_SETGROUPS,
+  S_SETGID,
+  S_SETUID,
+  /* setuid(0) succeeded after the switch to another user. */
+  S_ROOT_REGAINED,
   S_SETPGID
 };
 
@@ -111,6 +131,14 @@ struct libc {
   int (*prctl)(int, ...);
   long (*syscall)(long, ...);
   int *(*errno_location)(void);
+  /* setgroups takes its count as size_t on Linux and as int on macOS. Both
+   * pass in a register, so one declaration fits every platform. */
+  int (*setgroups)(size_t, const int *);
+  int (*setgid)(int);
+  int (*setuid)(int);
+  int (*chroot)(const char *);
+  int (*setrlimit)(int, const unsigned long long *);
+  int (*setpriority)(int, int, int);
 };
 
 static int lookup(struct libc *c, void *rtld) {
@@ -140,12 +168,19 @@ static int lookup(struct libc *c, void *rtld) {
   c->errno_location = dlsym(rtld, "__errno_location"); /* glibc, musl */
   if (!c->errno_location)
     c->errno_location = dlsym(rtld, "__error"); /* macOS, FreeBSD */
+  c->setgroups = dlsym(rtld, "setgroups");
+  c->setgid = dlsym(rtld, "setgid");
+  c->setuid = dlsym(rtld, "setuid");
+  c->chroot = dlsym(rtld, "chroot");
+  c->setrlimit = dlsym(rtld, "setrlimit");
+  c->setpriority = dlsym(rtld, "setpriority");
 
   return c->fork && c->setsid && c->exit_now && c->execve && c->dup2 &&
          c->fcntl && c->close && c->chdir && c->umask && c->signal &&
          c->sigprocmask && c->pipe && c->read && c->write && c->pwrite &&
          c->ftruncate && c->waitpid && c->getpid && c->getppid && c->setpgid &&
-         c->errno_location;
+         c->errno_location && c->setgroups && c->setgid && c->setuid && c->chroot &&
+         c->setrlimit && c->setpriority;
 }
 
 static int err(struct libc *c) { return *c->errno_location(); }
@@ -295,6 +330,64 @@ static int write_pid(struct libc *c, int fd, int pid) {
   return c->pwrite(fd, text, (size_t)n, 0) == n ? 0 : -1;
 }
 
+/*
+ * The settings the daemon applies besides the daemon(7) steps: resource
+ * limits, niceness, root directory and identity. The parent resolved every user and
+ * group to numbers, because the NSS look-ups (getpwnam, initgroups) are not
+ * async-signal-safe and must not run after fork.
+ */
+struct privileges {
+  /* The directory to chroot into, or null. */
+  const char *root;
+  /* P_GROUP_COUNT supplementary group ids. */
+  const int *groups;
+  /* P_LIMIT_COUNT triples: resource, soft limit, hard limit. */
+  const unsigned long long *limits;
+  /* Set on failure at S_LIMITS: the index of the failed triple. */
+  int failed_limit;
+};
+
+static int set_limits(struct libc *c, int *p, struct privileges *priv) {
+  for (int i = 0; i < p[P_LIMIT_COUNT]; i++) {
+    const unsigned long long *limit = priv->limits + 3 * i;
+    if (c->setrlimit((int)limit[0], limit + 1) < 0) {
+      priv->failed_limit = i;
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/*
+ * Switches to the daemon's user: setgroups first and setgid next, because
+ * each needs the privilege that the following call gives up. Returns 0, or
+ * -1 with errno and the failed step in *step.
+ */
+static int drop_privileges(struct libc *c, int *p, const struct privileges *priv, int *step) {
+  *step = S_SETGROUPS;
+  if (p[P_GROUP_COUNT] >= 0 && c->setgroups((size_t)p[P_GROUP_COUNT], priv->groups) < 0)
+    return -1;
+
+  *step = S_SETGID;
+  if (p[P_GID] != -1 && c->setgid(p[P_GID]) < 0)
+    return -1;
+
+  *step = S_SETUID;
+  if (p[P_UID] == -1)
+    return 0;
+  if (c->setuid(p[P_UID]) < 0)
+    return -1;
+
+  /* setuid() as root sets the real, effective and saved user ids alike, so
+   * the way back to root must be closed. Check it rather than trust it. */
+  if (p[P_UID] != 0 && c->setuid(0) == 0) {
+    *step = S_ROOT_REGAINED;
+    *c->errno_location() = 0;
+    return -1;
+  }
+  return 0;
+}
+
 static int exec_status(int error) {
   /* ENOENT and ENOTDIR: not found. EACCES, ENOEXEC, EISDIR and the rest:
    * found but not runnable. Shells use the same two codes. */
@@ -306,7 +399,8 @@ static int exec_status(int error) {
  * failure, with the step in *step and errno as the result.
  */
 static int become_daemon(struct libc *c, int *p, char **argv, char **envp, const char *path,
-                         const char *cwd, const int *keep_fds, int *report_fd, int *step) {
+                         const char *cwd, const int *keep_fds, int *report_fd, int *step,
+                         struct privileges *priv) {
   int lock_fd;
 
   *step = S_FDS;
@@ -317,8 +411,25 @@ static int become_daemon(struct libc *c, int *p, char **argv, char **envp, const
   if (p[P_UMASK] >= 0)
     c->umask(p[P_UMASK]);
 
+  *step = S_LIMITS;
+  if (set_limits(c, p, priv) < 0)
+    return err(c);
+
+  *step = S_NICE;
+  if (p[P_NICE_SET] && c->setpriority(p[P_PRIO_PROCESS], 0, p[P_NICE]) < 0)
+    return err(c);
+
+  /* The chdir below moves the daemon inside the new root. A working
+   * directory left outside it is a known way out of a chroot. */
+  *step = S_CHROOT;
+  if (priv->root && c->chroot(priv->root) < 0)
+    return err(c);
+
   *step = S_CHDIR;
   if ((p[P_FLAGS] & F_CHDIR) && c->chdir(cwd) < 0)
+    return err(c);
+
+  if (drop_privileges(c, p, priv, step) < 0)
     return err(c);
 
   *step = S_PIDFILE;
@@ -341,7 +452,8 @@ static int become_daemon(struct libc *c, int *p, char **argv, char **envp, const
  * killed. Returns as tinyd_launch does, with the child not reaped.
  */
 static int spawn_child(struct libc *c, int *p, char **argv, char **envp, const char *path,
-                       const char *cwd, const int *keep_fds, int *fds, const unsigned char *saved) {
+                       const char *cwd, const int *keep_fds, int *fds, const unsigned char *saved,
+                       struct privileges *priv) {
   int parent = c->getpid();
   int child = c->fork();
   int step = S_NONE;
@@ -365,7 +477,7 @@ static int spawn_child(struct libc *c, int *p, char **argv, char **envp, const c
       report(c, report_fd, R_ERROR, S_SIGNALS, err(c), 0);
       c->exit_now(71);
     }
-    error = become_daemon(c, p, argv, envp, path, cwd, keep_fds, &report_fd, &step);
+    error = become_daemon(c, p, argv, envp, path, cwd, keep_fds, &report_fd, &step, priv);
     report(c, report_fd, R_ERROR, step, error, 0);
     c->exit_now(step == S_EXEC ? exec_status(error) : 71);
   }
@@ -415,8 +527,10 @@ static int spawn_child(struct libc *c, int *p, char **argv, char **envp, const c
  * With F_FOREGROUND it skips the forks and exec's in the calling process, so
  * it returns only on failure.
  */
-int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *keep_fds) {
+int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *keep_fds,
+                 char *root, int *groups, unsigned long long *limits) {
   struct libc c;
+  struct privileges priv;
   unsigned char all[SIGSET_BYTES];
   unsigned char saved[SIGSET_BYTES];
   int fds[2];
@@ -427,6 +541,11 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *k
   p[P_OUT_PID] = 0;
   p[P_OUT_STEP] = S_NONE;
   p[P_OUT_ERRNO] = 0;
+  p[P_OUT_DETAIL] = 0;
+  priv.root = root;
+  priv.groups = groups;
+  priv.limits = limits;
+  priv.failed_limit = 0;
 
   if (!lookup(&c, (void *)(long)p[P_RTLD_DEFAULT])) {
     p[P_OUT_STEP] = S_SYMBOLS;
@@ -442,8 +561,9 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *k
       p[P_OUT_ERRNO] = err(&c);
       return -1;
     }
-    p[P_OUT_ERRNO] = become_daemon(&c, p, argv, envp, path, cwd, keep_fds, &unused, &step);
+    p[P_OUT_ERRNO] = become_daemon(&c, p, argv, envp, path, cwd, keep_fds, &unused, &step, &priv);
     p[P_OUT_STEP] = step;
+    p[P_OUT_DETAIL] = priv.failed_limit;
     return -1;
   }
 
@@ -463,7 +583,7 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *k
   c.sigprocmask(p[P_SIG_BLOCK], all, saved);
 
   if (p[P_FLAGS] & F_CHILD)
-    return spawn_child(&c, p, argv, envp, path, cwd, keep_fds, fds, saved);
+    return spawn_child(&c, p, argv, envp, path, cwd, keep_fds, fds, saved, &priv);
 
   middle = c.fork();
   if (middle == 0) {
@@ -492,8 +612,9 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *k
       c.exit_now(0);
     }
 
-    error = become_daemon(&c, p, argv, envp, path, cwd, keep_fds, &report_fd, &step);
-    report(&c, report_fd, R_ERROR, step, error, 0);
+    error = become_daemon(&c, p, argv, envp, path, cwd, keep_fds, &report_fd, &step, &priv);
+    /* An error record has no pid, so its pid field carries the failed limit. */
+    report(&c, report_fd, R_ERROR, step, error, priv.failed_limit);
     c.exit_now(step == S_EXEC ? exec_status(error) : 71);
   }
 
@@ -528,6 +649,7 @@ int tinyd_launch(int *p, char **argv, char **envp, char *path, char *cwd, int *k
     } else if (r.type == R_ERROR && p[P_OUT_STEP] == S_NONE) {
       p[P_OUT_STEP] = r.step;
       p[P_OUT_ERRNO] = r.error;
+      p[P_OUT_DETAIL] = r.pid;
     }
   }
   c.close(fds[0]);

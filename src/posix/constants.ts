@@ -30,7 +30,17 @@ export interface PlatformConstants {
   LOCK_NB: number;
   LOCK_UN: number;
   EWOULDBLOCK: number;
+
+  // Resource limits and scheduling priority, for --limit and --nice.
+  /** RLIMIT_* numbers by the names that --limit accepts. */
+  RLIMIT: Record<ResourceName, number>;
+  /** RLIM_INFINITY, the value of an unlimited resource. */
+  RLIM_INFINITY: bigint;
+  PRIO_PROCESS: number;
 }
+
+/** The resource names that --limit accepts, as in prlimit(1) and ulimit. */
+export type ResourceName = "as" | "core" | "cpu" | "fsize" | "memlock" | "nofile" | "nproc" | "stack";
 
 const linux: PlatformConstants = {
   // glibc and musl both provide this soname.
@@ -55,6 +65,10 @@ const linux: PlatformConstants = {
   LOCK_NB: 4,
   LOCK_UN: 8,
   EWOULDBLOCK: 11,
+  RLIMIT: { cpu: 0, fsize: 1, stack: 3, core: 4, nproc: 6, nofile: 7, memlock: 8, as: 9 },
+  // ~0UL: rlim_t is unsigned 64 bits on every 64-bit Linux ABI.
+  RLIM_INFINITY: 0xffff_ffff_ffff_ffffn,
+  PRIO_PROCESS: 0,
 };
 
 const darwin: PlatformConstants = {
@@ -78,6 +92,11 @@ const darwin: PlatformConstants = {
   LOCK_NB: 4,
   LOCK_UN: 8,
   EWOULDBLOCK: 35,
+  // RLIMIT_AS is RLIMIT_RSS on macOS.
+  RLIMIT: { cpu: 0, fsize: 1, stack: 3, core: 4, as: 5, memlock: 6, nproc: 7, nofile: 8 },
+  // (1 << 63) - 1 on macOS and FreeBSD.
+  RLIM_INFINITY: 0x7fff_ffff_ffff_ffffn,
+  PRIO_PROCESS: 0,
 };
 
 const freebsd: PlatformConstants = {
@@ -87,6 +106,8 @@ const freebsd: PlatformConstants = {
   F_DUPFD_CLOEXEC: 17,
   NSIG: 128,
   SYS_close_range: 575,
+  // RLIMIT_AS is RLIMIT_VMEM on FreeBSD.
+  RLIMIT: { cpu: 0, fsize: 1, stack: 3, core: 4, memlock: 6, nproc: 7, nofile: 8, as: 10 },
 };
 
 function selectConstants(): PlatformConstants {

@@ -21,3 +21,6 @@ export {
   umask,
   unblockAllSignals,
 } from "./libc";
+export { type GroupEntry, groupById, groupByName, groupList, UserDatabaseError, type UserEntry, userById, userByName } from "./users";
+export { chroot, getrlimit, type Rlimit, setrlimit } from "./resources";
+export type { ResourceName } from "./constants";

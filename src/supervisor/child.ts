@@ -101,6 +101,10 @@ export async function startChild(config: SupervisorConfig, capture: boolean, nat
         resetSignals: true,
         foreground: false,
         supervisedChild: true,
+        credentials: config.credentials,
+        chroot: config.chroot,
+        nice: config.nice,
+        limits: config.limits,
       });
     } finally {
       closeWriteEnds();
@@ -120,6 +124,11 @@ export async function startChild(config: SupervisorConfig, capture: boolean, nat
     return { pid, startedAt: new Date(), stdout: out?.[0] ?? null, stderr: err?.[0] ?? null, exited };
   }
 
+  if (config.credentials !== null || config.chroot !== null || config.nice !== null || config.limits.length > 0) {
+    // NOTE: Bun.spawn cannot set supplementary groups, a root or limits for
+    // one child alone, so the supervisor rejects them without the compiler.
+    throw new ChildStartError("-u, --group, --chroot, --nice and --limit under a supervisor need the native launch (bun:ffi's compiler)", 64);
+  }
   // Bun.spawn passes the signal mask on, so the child's must be empty here.
   unblockAllSignals();
   let proc: Bun.Subprocess;

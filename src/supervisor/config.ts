@@ -4,6 +4,7 @@
  */
 import { resolve } from "node:path";
 import { usageError } from "../errors";
+import type { Credentials, ResourceLimit } from "../launch/request";
 import type { StartPlan } from "../options";
 import { DEFAULT_RESTART_SETTINGS, type RestartSettings } from "./policy";
 
@@ -75,6 +76,11 @@ export interface SupervisorConfig {
   restart: RestartSettings;
   stopTimeoutMs: number;
   title: string | null;
+  /** Privileges and resources of each child; the supervisor itself keeps tinyd's. */
+  credentials: Credentials | null;
+  chroot: string | null;
+  nice: number | null;
+  limits: ResourceLimit[];
 }
 
 /** syslog(3) facilities by name, as numbers before the shift by 3. */
@@ -284,5 +290,9 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     restart,
     stopTimeoutMs: seconds(options.stopTimeout, "stop-timeout", DEFAULT_STOP_TIMEOUT_SECONDS) * 1000,
     title: options.title ?? null,
+    credentials: plan.runAs?.credentials ?? null,
+    chroot: plan.chroot,
+    nice: plan.nice,
+    limits: plan.limits,
   };
 }

@@ -6,12 +6,13 @@
 import { closeSync, constants as fs, existsSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { type ErrorCode, ExitCode, TinydError } from "../errors";
-import { launch, type LaunchResult, LaunchStep } from "../launch";
+import { launch, type LaunchResult, LaunchStep, selectedMethod } from "../launch";
 import type { StartPlan } from "../options";
 import { readPidfile } from "../pidfile";
 import { constants } from "../posix/constants";
 import { kill, socketpair, strerror } from "../posix/libc";
 import { ROLE_ENV, selfCommand } from "../self";
+import { chownCreatedFiles } from "../privileges";
 import { StartResources } from "../start-resources";
 import type { SupervisorConfig } from "./config";
 
@@ -86,12 +87,18 @@ export async function spawnSupervised(plan: StartPlan, config: SupervisorConfig)
     });
   }
 
+  const privileged = config.credentials !== null || config.chroot !== null || config.nice !== null || config.limits.length > 0;
+  if (privileged && selectedMethod(plan.launch) === "fallback") {
+    throw new TinydError("E_USAGE", "-u, --group, --chroot, --nice and --limit under a supervisor need the native launch (bun:ffi's compiler)", ExitCode.USAGE);
+  }
+
   const resources = new StartResources();
   let failed = true;
   let control: [number, number] | null = null;
   try {
     const stdout = resources.open(plan.stdout);
     const stderr = resources.open(plan.stderr);
+    chownCreatedFiles(resources.files, plan.runAs);
     const devNull = openSync("/dev/null", fs.O_RDWR | constants.O_CLOEXEC);
     resources.files.push({ path: "/dev/null", fd: devNull, created: false });
     control = socketpair();
@@ -112,6 +119,11 @@ export async function spawnSupervised(plan: StartPlan, config: SupervisorConfig)
         keepFds: [],
         resetSignals: true,
         foreground: false,
+        // The supervisor keeps tinyd's privileges; each child gets the requested ones.
+        credentials: null,
+        chroot: null,
+        nice: null,
+        limits: [],
       },
       plan.launch,
     );
