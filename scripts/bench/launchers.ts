@@ -2,7 +2,7 @@
  * The launchers the start-time benchmark compares: tinyd, its peers, and the
  * hello-world floor. Each one starts `sleep 600` as a daemon.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRunning, readPidfile, stopProcesses } from "./processes.ts";
 
@@ -84,12 +84,17 @@ function notInstalled(label: string, packageName: string): MissingLauncher {
 /**
  * Returns tinyd's launchers: the start under test, the same start on the
  * fallback launch path, and `tinyd --version`, which starts the binary and
- * loads its modules but launches nothing. Throws when binary does not exist.
+ * loads its modules but launches nothing. They run a copy of source in
+ * setup.workDir, so a rebuild of build/tinyd during the benchmark changes
+ * nothing. Throws when source does not exist.
  */
-export function tinydLaunchers(binary: string): Launcher[] {
-  if (!existsSync(binary)) {
-    throw new Error(`${binary} not found: run \`npm run build\` first, or pass another binary with --tinyd PATH`);
+export function tinydLaunchers(setup: LauncherSetup, source: string): Launcher[] {
+  if (!existsSync(source)) {
+    throw new Error(`${source} not found: run \`npm run build\` first, or pass another binary with --tinyd PATH`);
   }
+  const binary = join(setup.workDir, "tinyd");
+  copyFileSync(source, binary);
+  chmodSync(binary, 0o755);
   const version = commandOutput([binary, "--version"]) ?? "unknown";
   const start = (run: Run) => [binary, "-p", run.pidfile, "--", "sleep", "600"];
   return [

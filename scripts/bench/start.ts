@@ -44,7 +44,7 @@ const USAGE = `usage: bun scripts/bench/start.ts [--runs N] [--warmup N] [--tiny
 
   --runs N       timed runs of each launcher (default 30)
   --warmup N     untimed rounds of all launchers before the timed ones (default 3)
-  --tinyd PATH   the tinyd binary to measure (default build/tinyd)
+  --tinyd PATH   the tinyd binary to measure, copied at the start (default build/tinyd)
   --write        replace the results section of docs/benchmarks.md with this run's`;
 
 /** How long a launcher may run before the benchmark kills it and counts a failure. */
@@ -308,7 +308,7 @@ async function main(): Promise<number> {
     const docPath = join(root, "docs", "benchmarks.md");
     if (options.write) checkReportSection(docPath);
     const tinyd = options.tinyd === undefined ? join(root, "build", "tinyd") : resolve(options.tinyd);
-    const tinydRows = tinydLaunchers(tinyd);
+    const tinydRows = tinydLaunchers(setup, tinyd);
 
     add(floorLauncher(setup));
     for (const launcher of tinydRows) add(launcher);
