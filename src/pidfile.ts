@@ -15,7 +15,13 @@ import { flock, PosixError } from "./posix/libc";
 /** A pidfile that this process has opened and locked. */
 export interface PidfileLock {
   path: string;
+  /**
+   * The locked descriptor, open read-only: a daemon that inherits it holds
+   * the lock but cannot rewrite the pid that a root `tinyd stop` signals.
+   */
   fd: number;
+  /** A write-only descriptor of the same file, for writing the pid. */
+  writeFd: number;
   /** True when this process created the file, so that a failed start removes it. */
   created: boolean;
 }
@@ -67,7 +73,7 @@ function pidfileError(path: string, error: unknown): TinydError {
 }
 
 function openForLock(path: string): { fd: number; created: boolean } {
-  const base = fs.O_RDWR | fs.O_NOFOLLOW | constants.O_CLOEXEC;
+  const base = fs.O_RDONLY | fs.O_NOFOLLOW | constants.O_CLOEXEC;
   try {
     return { fd: openSync(path, base | fs.O_CREAT | fs.O_EXCL, PIDFILE_MODE), created: true };
   } catch (error) {
@@ -80,6 +86,24 @@ function openForLock(path: string): { fd: number; created: boolean } {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { fd: -1, created: false };
     throw pidfileError(path, error);
   }
+}
+
+/** Opens the locked file again for writing; returns -1 when the path now names another file. */
+function openWriter(lockedFd: number, path: string): number {
+  let writeFd: number;
+  try {
+    writeFd = openSync(path, fs.O_WRONLY | fs.O_NOFOLLOW | constants.O_CLOEXEC);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return -1;
+    throw pidfileError(path, error);
+  }
+  const locked = fstatSync(lockedFd);
+  const written = fstatSync(writeFd);
+  if (locked.dev !== written.dev || locked.ino !== written.ino) {
+    closeSync(writeFd);
+    return -1;
+  }
+  return writeFd;
 }
 
 function sameFile(fd: number, path: string): boolean {
@@ -139,8 +163,13 @@ export function acquirePidfile(path: string): PidfileLock {
         closeSync(fd);
         continue;
       }
-      ftruncateSync(fd, 0);
-      return { path, fd, created };
+      const writeFd = openWriter(fd, path);
+      if (writeFd < 0) {
+        closeSync(fd);
+        continue;
+      }
+      ftruncateSync(writeFd, 0);
+      return { path, fd, writeFd, created };
     } catch (error) {
       closeSync(fd);
       if (error instanceof PosixError) {
@@ -164,6 +193,7 @@ export function releasePidfile(lock: PidfileLock, remove: boolean): void {
       // Already gone: nothing to clean up.
     }
   }
+  closeSync(lock.writeFd);
   closeSync(lock.fd);
 }
 

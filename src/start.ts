@@ -101,12 +101,11 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
         stdout: stdout ?? (keepStdio ? null : devNull),
         stderr: stderr ?? (keepStdio ? null : devNull),
         lockFd: resources.pidfile?.fd ?? null,
+        pidWriteFd: resources.pidfile?.writeFd ?? null,
         closeFds: plan.closeFds,
         keepFds,
         resetSignals: plan.resetSignals,
         foreground: plan.foreground,
-        // NOTE: the daemon inherits the pidfile open for writing, so with -u an
-        // unprivileged daemon can still rewrite the pid that stop and signal trust.
         credentials: plan.runAs?.credentials ?? null,
         chroot: plan.chroot,
         nice: plan.nice,

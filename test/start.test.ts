@@ -119,6 +119,21 @@ for (const launch of LAUNCH_METHODS) {
       expect(lstatSync(pidfile).mode & 0o777).toBe(0o644);
     });
 
+    test("daemon's pidfile descriptor is read-only", async () => {
+      const dir = tempDir();
+      const pidfile = join(dir, "d.pid");
+      // The daemon tries to overwrite its pidfile through fd 3 and then runs on.
+      const result = await tinyd(["-p", pidfile, "--", "sh", "-c", "echo 1 >&3; exec sleep 300"], { launch });
+      expect(result.exitCode).toBe(0);
+      const pid = readPid(pidfile);
+      await waitFor(() => procStat(pid)?.comm === "sleep", "the exec of sleep");
+
+      expect(readFileSync(pidfile, "utf8")).toBe(`${pid}\n`);
+      const flags = Number.parseInt(/^flags:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/3`, "utf8"))![1]!, 8);
+      // O_ACCMODE is 3 and O_RDONLY is 0.
+      expect(flags & 3).toBe(0);
+    });
+
     test("second start is refused, first untouched", async () => {
       const dir = tempDir();
       const pidfile = join(dir, "d.pid");

@@ -14,7 +14,7 @@ import { ROLE_ENV, selfCommand } from "../self";
 import { type LaunchRequest, type LaunchResult, LaunchStep } from "./request";
 
 /** Descriptor numbers in the intermediate. */
-export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5 } as const;
+export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5, pid: 6 } as const;
 
 function readAll(fd: number): string {
   const chunks: Buffer[] = [];
@@ -70,6 +70,7 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
         request.lockFd ?? "ignore",
         requestRead,
         reportWrite,
+        request.pidWriteFd ?? "ignore",
       ] as never,
       env: { ...process.env, [ROLE_ENV.intermediate]: "1" },
       detached: true,
@@ -80,7 +81,7 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
   }
 
   try {
-    writeAll(requestWrite, JSON.stringify({ ...request, stdin: null, stdout: null, stderr: null, lockFd: request.lockFd === null ? null : INTERMEDIATE_FD.lock }));
+    writeAll(requestWrite, JSON.stringify({ ...request, stdin: null, stdout: null, stderr: null, lockFd: request.lockFd === null ? null : INTERMEDIATE_FD.lock, pidWriteFd: request.pidWriteFd == null ? null : INTERMEDIATE_FD.pid }));
   } finally {
     closeSync(requestWrite);
   }

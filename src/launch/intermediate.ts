@@ -87,10 +87,10 @@ export function runIntermediate(): never {
     process.exit(127);
   }
 
-  if (request.lockFd !== null) {
+  if (request.pidWriteFd != null) {
     try {
-      ftruncateSync(INTERMEDIATE_FD.lock, 0);
-      writeSync(INTERMEDIATE_FD.lock, `${child.pid}\n`, 0);
+      ftruncateSync(INTERMEDIATE_FD.pid, 0);
+      writeSync(INTERMEDIATE_FD.pid, `${child.pid}\n`, 0);
     } catch (error) {
       child.kill(9);
       report(`error ${LaunchStep.Pidfile} ${errnoOf(error)}`);

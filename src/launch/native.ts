@@ -43,7 +43,8 @@ const P = {
   PRIO_PROCESS: 30,
   LIMIT_COUNT: 31,
   OUT_DETAIL: 32,
-  COUNT: 33,
+  PID_FD: 33,
+  COUNT: 34,
 } as const;
 
 const FLAG_NO_CLOSE = 1;
@@ -122,6 +123,7 @@ export function launchNative(request: LaunchRequest): LaunchResult {
   p[P.STDOUT] = request.stdout ?? -1;
   p[P.STDERR] = request.stderr ?? -1;
   p[P.LOCK_FD] = request.lockFd ?? -1;
+  p[P.PID_FD] = request.pidWriteFd ?? -1;
   p[P.MAX_FD] = MAX_FD_TO_CLOSE;
   p[P.NSIG] = constants.NSIG;
   p[P.SIG_BLOCK] = constants.SIG_BLOCK;

@@ -21,6 +21,8 @@ export interface LaunchRequest {
   stderr: number | null;
   /** The locked pidfile, which the daemon keeps open; null without a pidfile. */
   lockFd: number | null;
+  /** A write-only descriptor of the pidfile, through which the daemon writes its pid before exec. */
+  pidWriteFd?: number | null;
   /** Close every inherited descriptor above 2 (besides the lock). */
   closeFds: boolean;
   /** Inherited descriptors to pass on when closeFds is false. */

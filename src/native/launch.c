@@ -56,6 +56,8 @@ enum {
   P_LIMIT_COUNT,
   /* On failure at S_LIMITS: the index of the limit that failed. */
   P_OUT_DETAIL,
+  /* A write-only descriptor of the pidfile, for the pid; -1 without one. */
+  P_PID_FD,
   P_COUNT
 };
 
@@ -105,6 +107,7 @@ enum {
 #define SIGSET_BYTES 128
 #define DAEMON_FD_LOCK 3
 #define DAEMON_FD_REPORT 4
+#define DAEMON_FD_PID 5
 
 struct libc {
   int (*fork)(void);
@@ -252,15 +255,17 @@ static void close_from(struct libc *c, int *p, int first) {
 /*
  * Puts the daemon's descriptors in place and closes everything above them.
  * Stdio goes to 0-2. The pidfile lock goes to 3 without close-on-exec, so the
- * lock lives exactly as long as the daemon. The report pipe goes to 4 with
- * close-on-exec, so a successful exec closes it. Each source is first copied
- * above every target, because a source may itself be one of 0-4 when tinyd
- * was started with closed stdio.
+ * lock lives exactly as long as the daemon; it is open read-only, so the
+ * daemon cannot rewrite the pid that root's `tinyd stop` will signal. The
+ * report pipe goes to 4 and the pidfile's write descriptor to 5, both with
+ * close-on-exec, so a successful exec closes them. Each source is first
+ * copied above every target, because a source may itself be one of 0-5 when
+ * tinyd was started with closed stdio.
  */
-static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_fd) {
-  int sources[5] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd};
-  int copies[5];
-  int floor = DAEMON_FD_REPORT + 1;
+static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_fd, int *pid_fd) {
+  int sources[6] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd, *pid_fd};
+  int copies[6];
+  int floor = DAEMON_FD_PID + 1;
 
   if (p[P_FLAGS] & F_NO_CLOSE) {
     for (int i = 0; i < 3; i++)
@@ -277,10 +282,10 @@ static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_
     return 0;
   }
 
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 6; i++)
     if (sources[i] >= floor)
       floor = sources[i] + 1;
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     copies[i] = -1;
     if (sources[i] >= 0 && (copies[i] = c->fcntl(sources[i], p[P_F_DUPFD_CLOEXEC], floor)) < 0)
       return -1;
@@ -306,8 +311,14 @@ static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_
       return -1;
     *report_fd = DAEMON_FD_REPORT;
   }
+  if (copies[5] >= 0) {
+    if (c->dup2(copies[5], DAEMON_FD_PID) < 0 ||
+        c->fcntl(DAEMON_FD_PID, F_SETFD, FD_CLOEXEC) < 0)
+      return -1;
+    *pid_fd = DAEMON_FD_PID;
+  }
 
-  close_from(c, p, DAEMON_FD_REPORT + 1);
+  close_from(c, p, DAEMON_FD_PID + 1);
   return 0;
 }
 
@@ -401,12 +412,11 @@ static int exec_status(int error) {
 static int become_daemon(struct libc *c, int *p, char **argv, char **envp, const char *path,
                          const char *cwd, const int *keep_fds, int *report_fd, int *step,
                          struct privileges *priv) {
-  int lock_fd;
+  int pid_fd = p[P_PID_FD];
 
   *step = S_FDS;
-  if (arrange_fds(c, p, keep_fds, report_fd) < 0)
+  if (arrange_fds(c, p, keep_fds, report_fd, &pid_fd) < 0)
     return err(c);
-  lock_fd = (p[P_LOCK_FD] < 0) ? -1 : ((p[P_FLAGS] & F_NO_CLOSE) ? p[P_LOCK_FD] : DAEMON_FD_LOCK);
 
   if (p[P_UMASK] >= 0)
     c->umask(p[P_UMASK]);
@@ -433,15 +443,15 @@ static int become_daemon(struct libc *c, int *p, char **argv, char **envp, const
     return err(c);
 
   *step = S_PIDFILE;
-  if (lock_fd >= 0 && write_pid(c, lock_fd, c->getpid()) < 0)
+  if (pid_fd >= 0 && write_pid(c, pid_fd, c->getpid()) < 0)
     return err(c);
 
   *step = S_EXEC;
   c->execve(path, argv, envp);
   int error = err(c);
   /* Leave no pid of a process that never ran in the pidfile. */
-  if (lock_fd >= 0)
-    c->ftruncate(lock_fd, 0);
+  if (pid_fd >= 0)
+    c->ftruncate(pid_fd, 0);
   return error;
 }
 

@@ -89,7 +89,7 @@ class Supervisor {
     if (this.config.supervisorPidfile !== null) {
       const lock = acquirePidfile(this.config.supervisorPidfile);
       this.locks.push(lock);
-      writeSync(lock.fd, `${process.pid}\n`, 0);
+      writeSync(lock.writeFd, `${process.pid}\n`, 0);
     }
     if (this.config.childPidfile !== null) {
       this.childLock = acquirePidfile(this.config.childPidfile);
@@ -127,8 +127,8 @@ class Supervisor {
 
   private writeChildPid(pid: number | null): void {
     if (!this.childLock) return;
-    ftruncateSync(this.childLock.fd, 0);
-    if (pid !== null) writeSync(this.childLock.fd, `${pid}\n`, 0);
+    ftruncateSync(this.childLock.writeFd, 0);
+    if (pid !== null) writeSync(this.childLock.writeFd, `${pid}\n`, 0);
   }
 
   /** Starts a child and begins copying its output. Throws ChildStartError. */
