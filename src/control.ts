@@ -8,7 +8,7 @@
 import { ExitCode, TinydError } from "./errors";
 import { type PidfileState, readPidfile } from "./pidfile";
 import { kill, PosixError } from "./posix/libc";
-import { isAlive, processInfo } from "./proc";
+import { holdsOpen, isAlive, processInfo } from "./proc";
 import { parseSignal, signalName } from "./signals";
 import { readState, type SupervisorState } from "./supervisor/state";
 
@@ -128,12 +128,40 @@ function sendSignal(pid: number, signal: number, pidfile: string): void {
  */
 export function signalDaemon(pidfile: string, signal: string | number): { pid: number; signal: number } {
   const number = parseSignal(signal);
-  const pid = lockedPid(pidfile);
+  const state = readPidfile(pidfile);
+  const pid = state.locked ? state.pid : null;
   if (pid === null) {
     throw new TinydError("E_NOT_RUNNING", `not running: ${pidfile} is missing or not locked, so no signal was sent`, StatusCode.NOT_RUNNING, { pidfile });
   }
+
+  const supervisor = supervisorOf(pidfile, state);
+  if (supervisor && pid !== supervisor.supervisorPid) {
+    // A child pidfile: the supervisor holds the lock and the pid must be its child.
+    verifyHolder(supervisor.supervisorPid, pidfile);
+    if (processInfo(pid)?.parentPid !== supervisor.supervisorPid) throw notTheDaemon(pid, pidfile);
+  } else {
+    verifyHolder(pid, pidfile);
+  }
   sendSignal(pid, number, pidfile);
   return { pid, signal: number };
+}
+
+function notTheDaemon(pid: number, pidfile: string): TinydError {
+  return new TinydError(
+    "E_PIDFILE",
+    `${pidfile} is locked, but pid ${pid} in it is not the process that holds it, so no signal was sent. Check who can write to the pidfile's directory`,
+    StatusCode.UNKNOWN,
+    { pidfile, pid },
+  );
+}
+
+/**
+ * Throws unless `holder` has the pidfile open. A daemon inherits its locked
+ * pidfile, so a pid that does not hold it was written there by someone else.
+ * Where /proc cannot tell, the lock alone is trusted.
+ */
+function verifyHolder(holder: number, pidfile: string): void {
+  if (holdsOpen(holder, pidfile) === false) throw notTheDaemon(holder, pidfile);
 }
 
 export interface StopOptions {
@@ -180,6 +208,7 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
   const pid = state.locked ? state.pid : null;
   if (pid === null) return { wasRunning: false, stopped: true, pid: null, killed: false };
 
+  verifyHolder(pid, pidfile);
   sendSignal(pid, signal, pidfile);
   if (await waitUntilReleased(pidfile, pid, timeout)) return { wasRunning: true, stopped: true, pid, killed: false };
   if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false };
@@ -203,6 +232,7 @@ async function stopSupervised(pidfile: string, supervisor: SupervisorState, sign
   const timeout = options.timeout ?? Math.max(DEFAULT_STOP_TIMEOUT_SECONDS, supervisor.stopTimeoutMs / 1000 + SUPERVISED_STOP_MARGIN_SECONDS);
   const gone = () => !readPidfile(pidfile).locked || !isAlive(pid);
 
+  verifyHolder(pid, pidfile);
   sendSignal(pid, signal, pidfile);
   if (await waitFor(gone, timeout)) return { wasRunning: true, stopped: true, pid, killed: false };
   if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false };

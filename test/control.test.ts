@@ -153,6 +153,31 @@ describe("stop", () => {
     }
   });
 
+  test("forged pid in a locked pidfile is refused", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "d.pid");
+    const daemon = await startDaemon(pidfile, "exec sleep 300");
+    const bystander = startBystander();
+    try {
+      // The lock stays with the daemon while another pid is written into the file.
+      writeFileSync(pidfile, `${bystander.pid}\n`);
+      const message = `tinyd: ${pidfile} is locked, but pid ${bystander.pid} in it is not the process that holds it, so no signal was sent. Check who can write to the pidfile's directory\n`;
+
+      const stop = await tinyd(["stop", "-p", pidfile, "--kill", "--timeout", "0.2"]);
+      expect(stop.exitCode).toBe(4);
+      expect(stop.stderr).toBe(message);
+
+      const signal = await tinyd(["signal", "-p", pidfile, "KILL"]);
+      expect(signal.exitCode).toBe(4);
+      expect(signal.stderr).toBe(message);
+
+      expect(alive(bystander.pid)).toBe(true);
+      expect(alive(daemon)).toBe(true);
+    } finally {
+      bystander.stop();
+    }
+  });
+
   test("invalid timeout and signal exit 64", async () => {
     const dir = tempDir();
     const pidfile = join(dir, "d.pid");
