@@ -22,6 +22,19 @@ const nativeSymbols = {
   tinyd_getpgid: { args: ["i32"], returns: "i32" },
   tinyd_getsid: { args: ["i32"], returns: "i32" },
   tinyd_pipe: { args: ["ptr"], returns: "i32" },
+  tinyd_socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  tinyd_bind: { args: ["i32", "ptr", "i32"], returns: "i32" },
+  tinyd_close: { args: ["i32"], returns: "i32" },
+  tinyd_dup2: { args: ["i32", "i32"], returns: "i32" },
+  tinyd_getrlimit: { args: ["i32", "ptr"], returns: "i32" },
+  tinyd_setrlimit: { args: ["i32", "ptr"], returns: "i32" },
+  tinyd_sigprocmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  tinyd_fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
+  tinyd_sendto: { args: ["i32", "ptr", "i32", "i32", "ptr", "i32"], returns: "i32" },
+  tinyd_recv: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
+  tinyd_read: { args: ["i32", "ptr", "i32"], returns: "i32" },
+  tinyd_write: { args: ["i32", "ptr", "i32"], returns: "i32" },
+  tinyd_poll1: { args: ["i32", "i32", "i32"], returns: "i32" },
 } as const;
 
 function compile() {

@@ -30,7 +30,30 @@ export interface PlatformConstants {
   LOCK_NB: number;
   LOCK_UN: number;
   EWOULDBLOCK: number;
+
+  // Sockets, descriptors and resource limits, for readiness and tinyd/posix.
+  SIG_UNBLOCK: number;
+  AF_UNIX: number;
+  SOCK_DGRAM: number;
+  /** Flags ORed into socket(2)'s type; 0 where the platform has none (macOS), which then uses fcntl. */
+  SOCK_CLOEXEC: number;
+  SOCK_NONBLOCK: number;
+  /** Size of sockaddr_un's sun_path, the terminating NUL included. */
+  SUN_PATH_BYTES: number;
+  /** True where sockaddr_un starts with a one-byte sun_len (the BSDs and macOS). */
+  SUN_LEN_FIELD: boolean;
+  F_GETFD: number;
+  F_SETFD: number;
+  FD_CLOEXEC: number;
+  POLLIN: number;
+  POLLHUP: number;
+  /** getrlimit(2) resources by their name without the RLIMIT_ prefix. */
+  RLIMIT: Readonly<Record<RlimitName, number>>;
+  /** RLIM_INFINITY as an unsigned 64-bit value. */
+  RLIM_INFINITY: bigint;
 }
+
+export type RlimitName = "CPU" | "FSIZE" | "DATA" | "STACK" | "CORE" | "RSS" | "NPROC" | "NOFILE" | "MEMLOCK" | "AS";
 
 const linux: PlatformConstants = {
   // glibc and musl both provide this soname.
@@ -55,6 +78,20 @@ const linux: PlatformConstants = {
   LOCK_NB: 4,
   LOCK_UN: 8,
   EWOULDBLOCK: 11,
+  SIG_UNBLOCK: 1,
+  AF_UNIX: 1,
+  SOCK_DGRAM: 2,
+  SOCK_CLOEXEC: 0o2000000,
+  SOCK_NONBLOCK: 0o4000,
+  SUN_PATH_BYTES: 108,
+  SUN_LEN_FIELD: false,
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+  POLLIN: 0x1,
+  POLLHUP: 0x10,
+  RLIMIT: { CPU: 0, FSIZE: 1, DATA: 2, STACK: 3, CORE: 4, RSS: 5, NPROC: 6, NOFILE: 7, MEMLOCK: 8, AS: 9 },
+  RLIM_INFINITY: 0xffff_ffff_ffff_ffffn,
 };
 
 const darwin: PlatformConstants = {
@@ -78,6 +115,20 @@ const darwin: PlatformConstants = {
   LOCK_NB: 4,
   LOCK_UN: 8,
   EWOULDBLOCK: 35,
+  SIG_UNBLOCK: 2,
+  AF_UNIX: 1,
+  SOCK_DGRAM: 2,
+  SOCK_CLOEXEC: 0,
+  SOCK_NONBLOCK: 0,
+  SUN_PATH_BYTES: 104,
+  SUN_LEN_FIELD: true,
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+  POLLIN: 0x1,
+  POLLHUP: 0x10,
+  RLIMIT: { CPU: 0, FSIZE: 1, DATA: 2, STACK: 3, CORE: 4, RSS: 5, AS: 5, MEMLOCK: 6, NPROC: 7, NOFILE: 8 },
+  RLIM_INFINITY: 0x7fff_ffff_ffff_ffffn,
 };
 
 const freebsd: PlatformConstants = {
@@ -87,6 +138,9 @@ const freebsd: PlatformConstants = {
   F_DUPFD_CLOEXEC: 17,
   NSIG: 128,
   SYS_close_range: 575,
+  SOCK_CLOEXEC: 0x10000000,
+  SOCK_NONBLOCK: 0x20000000,
+  RLIMIT: { CPU: 0, FSIZE: 1, DATA: 2, STACK: 3, CORE: 4, RSS: 5, MEMLOCK: 6, NPROC: 7, NOFILE: 8, AS: 10 },
 };
 
 function selectConstants(): PlatformConstants {

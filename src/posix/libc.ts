@@ -10,7 +10,7 @@
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { constants as osConstants } from "node:os";
 import { type NativeLibrary, nativeLibraryIfAvailable } from "../native/compile";
-import { constants } from "./constants";
+import { constants, type RlimitName } from "./constants";
 
 function openLibc() {
   return dlopen(constants.libc, {
@@ -24,6 +24,20 @@ function openLibc() {
     pipe: { args: [FFIType.ptr], returns: FFIType.i32 },
     sigprocmask: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
+    recvfrom: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i64 },
+    poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+    read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+    write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+    close: { args: [FFIType.i32], returns: FFIType.i32 },
+    // NOTE: fcntl is variadic. This fixed signature is right on x86-64 and
+    // on arm64 outside Apple, and only this path without a compiler uses it.
+    fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    dup2: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+    setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   }).symbols;
 }
 
@@ -139,6 +153,31 @@ export function pipe(): [number, number] {
 const SIGSET_BYTES = 128;
 
 /**
+ * Changes the signal mask of the calling thread and returns the previous
+ * mask as a sorted list of signal numbers. `how` is "block" (add `signals`),
+ * "unblock" (remove them) or "setmask" (replace the mask with them).
+ *
+ * Every supported platform stores signal n as bit n-1 of a little-endian
+ * sigset_t, which is how the set is built here.
+ */
+export function sigprocmask(how: "block" | "unblock" | "setmask", signals: readonly number[]): number[] {
+  const set = new Uint8Array(SIGSET_BYTES);
+  for (const signal of signals) {
+    if (!Number.isInteger(signal) || signal < 1 || signal >= constants.NSIG) throw new RangeError(`invalid signal number ${signal}: expected 1 to ${constants.NSIG - 1}`);
+    set[(signal - 1) >> 3]! |= 1 << ((signal - 1) & 7);
+  }
+  const old = new Uint8Array(SIGSET_BYTES);
+  const operation = how === "block" ? constants.SIG_BLOCK : how === "unblock" ? constants.SIG_UNBLOCK : constants.SIG_SETMASK;
+  const n = native();
+  call("sigprocmask", n && (() => n.tinyd_sigprocmask(operation, ptr(set), ptr(old))), () => libc().sigprocmask(operation, ptr(set), ptr(old)));
+  const previous: number[] = [];
+  for (let signal = 1; signal < constants.NSIG; signal++) {
+    if ((old[(signal - 1) >> 3]! & (1 << ((signal - 1) & 7))) !== 0) previous.push(signal);
+  }
+  return previous;
+}
+
+/**
  * Unblocks every signal in the calling thread. Bun.spawn passes the caller's
  * signal mask on to the child (measured with Bun 1.4.5), so the fallback
  * launch empties it before it spawns the daemon.
@@ -146,4 +185,137 @@ const SIGSET_BYTES = 128;
 export function unblockAllSignals(): void {
   const empty = new Uint8Array(SIGSET_BYTES);
   if (libc().sigprocmask(constants.SIG_SETMASK, ptr(empty), null) < 0) throw new PosixError("sigprocmask", 0);
+}
+
+/** Soft and hard limit of a resource; `Infinity` stands for RLIM_INFINITY. */
+export interface ResourceLimit {
+  soft: number;
+  hard: number;
+}
+
+function toRlim(value: number): bigint {
+  if (value === Number.POSITIVE_INFINITY) return constants.RLIM_INFINITY;
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`invalid resource limit ${value}: expected a whole number, 0 or more, or Infinity`);
+  return BigInt(value);
+}
+
+function fromRlim(value: bigint): number {
+  return value >= constants.RLIM_INFINITY ? Number.POSITIVE_INFINITY : Number(value);
+}
+
+function resourceNumber(resource: RlimitName | number): number {
+  if (typeof resource === "number") return resource;
+  const number = constants.RLIMIT[resource];
+  if (number === undefined) throw new RangeError(`invalid resource '${resource}': expected one of ${Object.keys(constants.RLIMIT).join(", ")}`);
+  return number;
+}
+
+/** Reads a resource limit, such as getrlimit("NOFILE"). */
+export function getrlimit(resource: RlimitName | number): ResourceLimit {
+  const limit = new BigUint64Array(2);
+  const number = resourceNumber(resource);
+  const n = native();
+  call("getrlimit", n && (() => n.tinyd_getrlimit(number, ptr(limit))), () => libc().getrlimit(number, ptr(limit)));
+  return { soft: fromRlim(limit[0]!), hard: fromRlim(limit[1]!) };
+}
+
+/** Sets a resource limit. Raising the hard limit needs privilege (EPERM otherwise). */
+export function setrlimit(resource: RlimitName | number, limit: ResourceLimit): void {
+  const values = BigUint64Array.of(toRlim(limit.soft), toRlim(limit.hard));
+  const number = resourceNumber(resource);
+  const n = native();
+  call("setrlimit", n && (() => n.tinyd_setrlimit(number, ptr(values))), () => libc().setrlimit(number, ptr(values)));
+}
+
+export function close(fd: number): void {
+  const n = native();
+  call("close", n && (() => n.tinyd_close(fd)), () => libc().close(fd));
+}
+
+/** Duplicates `fd` onto `target`, closing what `target` was first. */
+export function dup2(fd: number, target: number): number {
+  const n = native();
+  return call("dup2", n && (() => n.tinyd_dup2(fd, target)), () => libc().dup2(fd, target));
+}
+
+/** Calls fcntl(2) with an int argument, such as fcntl(fd, F_SETFD, FD_CLOEXEC). */
+export function fcntl(fd: number, command: number, argument = 0): number {
+  const n = native();
+  return call("fcntl", n && (() => n.tinyd_fcntl(fd, command, argument)), () => libc().fcntl(fd, command, argument));
+}
+
+/** Marks a descriptor close-on-exec, so that no program the process execs inherits it. */
+export function setCloseOnExec(fd: number): void {
+  fcntl(fd, constants.F_SETFD, constants.FD_CLOEXEC);
+}
+
+/** Makes reads and writes on a descriptor return EAGAIN instead of blocking. */
+export function setNonBlocking(fd: number): void {
+  const flags = fcntl(fd, constants.F_GETFL);
+  if ((flags & constants.O_NONBLOCK) === 0) fcntl(fd, constants.F_SETFL, flags | constants.O_NONBLOCK);
+}
+
+/** Creates a socket; see socket(2). */
+export function socket(domain: number, type: number, protocol = 0): number {
+  const n = native();
+  return call("socket", n && (() => n.tinyd_socket(domain, type, protocol)), () => libc().socket(domain, type, protocol));
+}
+
+/** Binds a socket to an encoded address, such as one from unixAddress(). */
+export function bind(fd: number, address: Uint8Array): void {
+  const n = native();
+  call("bind", n && (() => n.tinyd_bind(fd, ptr(address), address.length)), () => libc().bind(fd, ptr(address), address.length));
+}
+
+/** Sends one datagram to an encoded address and returns the number of bytes sent. */
+export function sendto(fd: number, data: Uint8Array, address: Uint8Array, flags = 0): number {
+  // ptr() rejects an empty buffer, and an empty datagram is valid.
+  const payload = data.length > 0 ? data : new Uint8Array(1);
+  const n = native();
+  return call(
+    "sendto",
+    n && (() => n.tinyd_sendto(fd, ptr(payload), data.length, flags, ptr(address), address.length)),
+    () => Number(libc().sendto(fd, ptr(payload), BigInt(data.length), flags, ptr(address), address.length)),
+  );
+}
+
+/**
+ * Receives one datagram into `buffer` and returns its length. A datagram
+ * longer than the buffer is cut. On a non-blocking socket with nothing
+ * queued it throws PosixError EAGAIN (EWOULDBLOCK).
+ */
+export function recv(fd: number, buffer: Uint8Array, flags = 0): number {
+  const n = native();
+  return call(
+    "recv",
+    n && (() => n.tinyd_recv(fd, ptr(buffer), buffer.length, flags)),
+    () => Number(libc().recvfrom(fd, ptr(buffer), BigInt(buffer.length), flags, null, null)),
+  );
+}
+
+/** Reads from a descriptor into `buffer` and returns the number of bytes read, 0 at end of file. */
+export function read(fd: number, buffer: Uint8Array): number {
+  const n = native();
+  return call("read", n && (() => n.tinyd_read(fd, ptr(buffer), buffer.length)), () => Number(libc().read(fd, ptr(buffer), BigInt(buffer.length))));
+}
+
+/** Writes `data` to a descriptor and returns the number of bytes written. */
+export function write(fd: number, data: Uint8Array): number {
+  const n = native();
+  return call("write", n && (() => n.tinyd_write(fd, ptr(data), data.length)), () => Number(libc().write(fd, ptr(data), BigInt(data.length))));
+}
+
+/**
+ * Waits up to `timeoutMs` (0: do not wait, -1: no limit) for events on one
+ * descriptor and returns the events that occurred (revents), 0 when none.
+ */
+export function poll(fd: number, events: number, timeoutMs: number): number {
+  const n = native();
+  if (n) return call("poll", () => n.tinyd_poll1(fd, events, timeoutMs), () => 0);
+  const entry = new DataView(new ArrayBuffer(8));
+  entry.setInt32(0, fd, true);
+  entry.setInt16(4, events, true);
+  const ready = libc().poll(ptr(entry), 1n, timeoutMs);
+  if (ready < 0) throw new PosixError("poll", 0);
+  return ready === 0 ? 0 : entry.getInt16(6, true);
 }
