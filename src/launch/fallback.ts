@@ -16,7 +16,7 @@ import { type LaunchRequest, type LaunchResult, LaunchStep } from "./request";
 export const INTERMEDIATE_ENV = "TINYD_INTERMEDIATE";
 
 /** Descriptor numbers in the intermediate. */
-export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5 } as const;
+export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5, notify: 6 } as const;
 
 /** Returns the command that runs the intermediate: the compiled binary itself, or Bun with tinyd's entry script. */
 function intermediateCommand(): string[] {
@@ -75,6 +75,7 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
         request.lockFd ?? "ignore",
         requestRead,
         reportWrite,
+        ...(request.notifyFd ? [request.notifyFd.source] : []),
       ] as never,
       env: { ...process.env, [INTERMEDIATE_ENV]: "1" },
       detached: true,
@@ -85,7 +86,17 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
   }
 
   try {
-    writeAll(requestWrite, JSON.stringify({ ...request, stdin: null, stdout: null, stderr: null, lockFd: request.lockFd === null ? null : INTERMEDIATE_FD.lock }));
+    writeAll(
+      requestWrite,
+      JSON.stringify({
+        ...request,
+        stdin: null,
+        stdout: null,
+        stderr: null,
+        lockFd: request.lockFd === null ? null : INTERMEDIATE_FD.lock,
+        notifyFd: request.notifyFd ? { source: INTERMEDIATE_FD.notify, target: request.notifyFd.target } : null,
+      }),
+    );
   } finally {
     closeSync(requestWrite);
   }

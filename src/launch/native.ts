@@ -34,7 +34,10 @@ const P = {
   OUT_PID: 22,
   OUT_STEP: 23,
   OUT_ERRNO: 24,
-  COUNT: 25,
+  // Readiness: the notification pipe's write end and its number in the daemon.
+  NOTIFY_FD: 25,
+  NOTIFY_TARGET: 26,
+  COUNT: 27,
 } as const;
 
 const FLAG_NO_CLOSE = 1;
@@ -95,6 +98,8 @@ export function launchNative(request: LaunchRequest): LaunchResult {
   p[P.RTLD_DEFAULT] = constants.rtldDefault;
   const keepFds = Int32Array.from(request.keepFds);
   p[P.KEEP_COUNT] = keepFds.length;
+  p[P.NOTIFY_FD] = request.notifyFd?.source ?? -1;
+  p[P.NOTIFY_TARGET] = request.notifyFd?.target ?? -1;
 
   const argv = cStringArray(request.argv);
   const envp = cStringArray(request.env);

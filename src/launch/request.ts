@@ -28,6 +28,8 @@ export interface LaunchRequest {
   resetSignals: boolean;
   /** Skip the detach and exec in the calling process. */
   foreground: boolean;
+  /** Readiness: a descriptor of the launcher (`source`) that the daemon gets at `target`; null for none. */
+  notifyFd?: { source: number; target: number } | null;
 }
 
 /** The steps that a launch reports on failure, in the order they run. */

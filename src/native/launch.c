@@ -44,6 +44,10 @@ enum {
   P_OUT_PID,
   P_OUT_STEP,
   P_OUT_ERRNO,
+  /* Readiness: the launcher's write end of the notification pipe (-1 for
+   * none) and the descriptor number the daemon gets it at. */
+  P_NOTIFY_FD,
+  P_NOTIFY_TARGET,
   P_COUNT
 };
 
@@ -196,12 +200,54 @@ static int clear_nonblock(struct libc *c, int *p, int fd) {
   return c->fcntl(fd, p[P_F_SETFL], flags & ~p[P_O_NONBLOCK]);
 }
 
-static void close_from(struct libc *c, int *p, int first) {
-  if (p[P_CLOSE_RANGE] >= 0 &&
-      c->syscall && c->syscall((long)p[P_CLOSE_RANGE], (long)first, (long)~0U, 0L) == 0)
+/* Closes the descriptors from `first` to `last`, or to the end with last < 0. */
+static void close_between(struct libc *c, int *p, int first, int last) {
+  if (last >= 0 && first > last)
     return;
-  for (int fd = first; fd < p[P_MAX_FD]; fd++)
+  if (p[P_CLOSE_RANGE] >= 0 && c->syscall &&
+      c->syscall((long)p[P_CLOSE_RANGE], (long)first, last < 0 ? (long)~0U : (long)last, 0L) == 0)
+    return;
+  for (int fd = first; fd < p[P_MAX_FD] && (last < 0 || fd <= last); fd++)
     c->close(fd);
+}
+
+static void close_from(struct libc *c, int *p, int first) { close_between(c, p, first, -1); }
+
+/* Closes every descriptor from `first` on except `keep_a` and `keep_b` (-1 for none). */
+static void close_from_except(struct libc *c, int *p, int first, int keep_a, int keep_b) {
+  int low = keep_a < keep_b ? keep_a : keep_b;
+  int high = keep_a < keep_b ? keep_b : keep_a;
+
+  if (low >= first) {
+    close_between(c, p, first, low - 1);
+    first = low + 1;
+  }
+  if (high >= first) {
+    close_between(c, p, first, high - 1);
+    first = high + 1;
+  }
+  close_from(c, p, first);
+}
+
+/*
+ * With --no-close, puts the notification pipe at its number. A descriptor
+ * of the launch itself that sits there (the lock, the report pipe) moves
+ * out of the way first; an inherited one is replaced, which the launcher
+ * rejects beforehand.
+ */
+static int place_notify_fd_in_place(struct libc *c, int *p, int *report_fd) {
+  int target = p[P_NOTIFY_TARGET];
+  int source = p[P_NOTIFY_FD];
+
+  if (source < 0)
+    return 0;
+  if (p[P_LOCK_FD] == target && (p[P_LOCK_FD] = c->fcntl(target, p[P_F_DUPFD_CLOEXEC], target + 1)) < 0)
+    return -1;
+  if (*report_fd == target && (*report_fd = c->fcntl(target, p[P_F_DUPFD_CLOEXEC], target + 1)) < 0)
+    return -1;
+  if (source == target)
+    return c->fcntl(target, F_SETFD, 0);
+  return c->dup2(source, target) < 0 ? -1 : 0;
 }
 
 /*
@@ -213,14 +259,19 @@ static void close_from(struct libc *c, int *p, int first) {
  * was started with closed stdio.
  */
 static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_fd) {
-  int sources[5] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd};
-  int copies[5];
-  int floor = DAEMON_FD_REPORT + 1;
+  int sources[6] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd, p[P_NOTIFY_FD]};
+  int copies[6];
+  int notify_target = p[P_NOTIFY_FD] >= 0 ? p[P_NOTIFY_TARGET] : -1;
+  /* The report pipe moves up one when the notification pipe takes its number. */
+  int report_target = notify_target == DAEMON_FD_REPORT ? DAEMON_FD_REPORT + 1 : DAEMON_FD_REPORT;
+  int floor = (notify_target > report_target ? notify_target : report_target) + 1;
 
   if (p[P_FLAGS] & F_NO_CLOSE) {
     for (int i = 0; i < 3; i++)
       if (sources[i] >= 0 && c->dup2(sources[i], i) < 0)
         return -1;
+    if (place_notify_fd_in_place(c, p, report_fd) < 0)
+      return -1;
     for (int i = 0; i < 3; i++)
       if (sources[i] < 0 && clear_nonblock(c, p, i) < 0 && err(c) != 9 /* EBADF */)
         return -1;
@@ -232,10 +283,10 @@ static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_
     return 0;
   }
 
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 6; i++)
     if (sources[i] >= floor)
       floor = sources[i] + 1;
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     copies[i] = -1;
     if (sources[i] >= 0 && (copies[i] = c->fcntl(sources[i], p[P_F_DUPFD_CLOEXEC], floor)) < 0)
       return -1;
@@ -256,13 +307,16 @@ static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_
       return -1;
   }
   if (copies[4] >= 0) {
-    if (c->dup2(copies[4], DAEMON_FD_REPORT) < 0 ||
-        c->fcntl(DAEMON_FD_REPORT, F_SETFD, FD_CLOEXEC) < 0)
+    if (c->dup2(copies[4], report_target) < 0 ||
+        c->fcntl(report_target, F_SETFD, FD_CLOEXEC) < 0)
       return -1;
-    *report_fd = DAEMON_FD_REPORT;
+    *report_fd = report_target;
   }
+  /* dup2 leaves the new descriptor without close-on-exec, so the daemon inherits it. */
+  if (copies[5] >= 0 && c->dup2(copies[5], notify_target) < 0)
+    return -1;
 
-  close_from(c, p, DAEMON_FD_REPORT + 1);
+  close_from_except(c, p, DAEMON_FD_REPORT, copies[4] >= 0 ? report_target : -1, notify_target);
   return 0;
 }
 
