@@ -34,7 +34,9 @@ export type ErrorCode =
   | "E_NOT_RUNNING"
   | "E_TIMEOUT"
   | "E_SIGNAL"
-  | "E_INTERNAL";
+  | "E_INTERNAL"
+  // Readiness: the daemon exited before it reported ready (a timeout is E_TIMEOUT).
+  | "E_NOT_READY";
 
 export class TinydError extends Error {
   override name = "TinydError";

@@ -6,6 +6,8 @@ import { accessSync, constants as fs, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ExitCode, TinydError, usageError } from "./errors";
 import type { LaunchMethod } from "./launch";
+import { MAX_NOTIFY_FD, MIN_NOTIFY_FD, NOTIFY_FD_ENV } from "./readiness/notify-fd";
+import { NOTIFY_SOCKET_ENV } from "./readiness/sd-notify";
 
 export interface DaemonOptions {
   /** Locked pidfile that holds the daemon's pid while it runs. */
@@ -36,6 +38,18 @@ export interface DaemonOptions {
   foreground?: boolean;
   /** How to start the daemon; see LAUNCH_ENV. Default: "auto". */
   launch?: LaunchMethod;
+
+  // Readiness
+  /**
+   * Resolve only once the daemon reports that it is ready, over sd_notify
+   * (NOTIFY_SOCKET) or the notification descriptor. `true` waits up to 60
+   * seconds, a number up to that many seconds, and 0 without a limit. When
+   * the daemon exits first or the time runs out, the start rejects and
+   * leaves no process and no pid in the pidfile.
+   */
+  waitReady?: boolean | number;
+  /** Give the daemon the write end of a pipe at this descriptor (s6's notification-fd); implies `waitReady`. */
+  notifyFd?: number;
 }
 
 /** A start with every option checked and every path absolute. */
@@ -52,7 +66,17 @@ export interface StartPlan {
   resetSignals: boolean;
   foreground: boolean;
   launch: LaunchMethod;
+  /** Readiness to wait for; null returns as soon as the daemon has exec'd. */
+  readiness?: ReadinessPlan | null;
 }
+
+export interface ReadinessPlan {
+  /** null waits without a limit. */
+  timeoutMs: number | null;
+  notifyFd: number | null;
+}
+
+export const DEFAULT_READY_TIMEOUT_SECONDS = 60;
 
 export const DEFAULT_UMASK = 0o022;
 export const DEFAULT_CWD = "/";
@@ -187,6 +211,7 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
   }
 
   const umask = options.noUmask ? null : parseUmask(options.umask ?? DEFAULT_UMASK);
+  const readiness = planReadiness(options);
   const env = buildEnvironment(options);
   const path = resolveCommand(command[0]!, env.get("PATH") ?? DEFAULT_PATH);
 
@@ -212,5 +237,35 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
     resetSignals: !options.keepSignals,
     foreground: options.foreground ?? false,
     launch: options.launch ?? "auto",
+    readiness,
   };
+}
+
+/** Checks the readiness options; the variables that readiness sets may not also come from `env`. */
+function planReadiness(options: DaemonOptions): ReadinessPlan | null {
+  const { waitReady, notifyFd } = options;
+  if ((waitReady === undefined || waitReady === false) && notifyFd === undefined) return null;
+
+  let timeoutMs: number | null = DEFAULT_READY_TIMEOUT_SECONDS * 1000;
+  if (typeof waitReady === "number") {
+    if (!Number.isFinite(waitReady) || waitReady < 0) {
+      throw usageError(`invalid --wait-ready '${waitReady}': expected a number of seconds, 0 or more (0 waits without a limit)`, { waitReady });
+    }
+    timeoutMs = waitReady === 0 ? null : waitReady * 1000;
+  }
+  if (notifyFd !== undefined && (!Number.isInteger(notifyFd) || notifyFd < MIN_NOTIFY_FD || notifyFd > MAX_NOTIFY_FD)) {
+    throw usageError(`invalid --notify-fd '${notifyFd}': expected a descriptor number from ${MIN_NOTIFY_FD} to ${MAX_NOTIFY_FD}`, { notifyFd });
+  }
+  if (notifyFd === 3 && options.pidfile !== undefined && !options.noClose) {
+    throw usageError("--notify-fd 3 collides with the pidfile lock, which the daemon holds on descriptor 3: choose 4 or higher");
+  }
+  if (options.foreground) {
+    throw usageError("--wait-ready and --notify-fd need the launcher to stay until the daemon is ready, so they cannot be combined with --foreground");
+  }
+  for (const [key] of parseEnvEntries(options.env)) {
+    if (key === NOTIFY_SOCKET_ENV || key === NOTIFY_FD_ENV) {
+      throw usageError(`--env ${key} conflicts with readiness, which sets ${key} itself: remove it from --env`, { env: key });
+    }
+  }
+  return { timeoutMs, notifyFd: notifyFd ?? null };
 }

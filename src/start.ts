@@ -11,10 +11,15 @@ import { acquirePidfile, type PidfileLock, releasePidfile } from "./pidfile";
 import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
 import { inheritedFds } from "./inherited-fds";
+import { StartReadiness } from "./readiness/start";
 
 export interface StartedDaemon {
   pid: number;
   pidfile: string | null;
+  /** With `waitReady`: true, since the start resolves only once the daemon is ready. */
+  ready?: boolean;
+  /** With `waitReady`: the last STATUS= the daemon sent before it was ready, if any. */
+  status?: string | null;
 }
 
 /** Log files are readable by the owner and the owner's group only. */
@@ -71,6 +76,11 @@ class Resources {
     return file.fd;
   }
 
+  /** Keeps the output files even after a failure, because a daemon that ran has written to them. */
+  keepOutputFiles(): void {
+    for (const file of this.files) file.created = false;
+  }
+
   /** Closes everything; after a failure also removes what this start created. */
   release(failed: boolean): void {
     for (const file of this.files) {
@@ -125,6 +135,7 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
   // Before any file of our own is open, so that none of them is mistaken for an inherited one.
   const keepFds = plan.closeFds ? [] : inheritedFds();
   const resources = new Resources();
+  let readiness: StartReadiness | null = null;
   let failed = true;
 
   try {
@@ -138,30 +149,46 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
       devNull = openSync("/dev/null", fs.O_RDWR | constants.O_CLOEXEC);
       resources.files.push({ path: "/dev/null", fd: devNull, created: false });
     }
+    if (plan.readiness) readiness = StartReadiness.prepare(plan.readiness, plan.stderr, keepStdio);
 
     const result = await launch(
       {
         path: plan.path,
         argv: plan.command,
-        env: plan.env,
+        env: readiness ? readiness.environment(plan.env) : plan.env,
         cwd: plan.cwd,
         umask: plan.umask,
         stdin: keepStdio ? null : devNull,
         stdout: stdout ?? (keepStdio ? null : devNull),
-        stderr: stderr ?? (keepStdio ? null : devNull),
+        stderr: stderr ?? readiness?.stderrFd ?? (keepStdio ? null : devNull),
         lockFd: resources.pidfile?.fd ?? null,
         closeFds: plan.closeFds,
         keepFds,
         resetSignals: plan.resetSignals,
         foreground: plan.foreground,
+        notifyFd: readiness?.notifyFd ?? null,
       },
       plan.launch,
     );
+    readiness?.launched();
     if (!result.ok) throw launchError(plan, result);
+
+    if (readiness) {
+      let ready;
+      try {
+        ready = await readiness.wait(result.pid, plan.command[0]!, resources.pidfile);
+      } catch (error) {
+        resources.keepOutputFiles();
+        throw error;
+      }
+      failed = false;
+      return { pid: ready.pid, pidfile: plan.pidfile, ready: true, status: ready.status };
+    }
 
     failed = false;
     return { pid: result.pid, pidfile: plan.pidfile };
   } finally {
+    readiness?.close();
     resources.release(failed);
   }
 }

@@ -32,6 +32,17 @@ function parseSeconds(value: string | undefined, option: string): number | undef
   return seconds;
 }
 
+function parseWaitReady(value: string | boolean | string[] | undefined): boolean | number | undefined {
+  if (value === undefined || value === true) return value;
+  return parseSeconds(String(value), "--wait-ready");
+}
+
+function parseNotifyFd(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw usageError(`invalid --notify-fd '${value}': expected a descriptor number, such as 3`, { notifyFd: value });
+  return Number(value);
+}
+
 async function runStart(options: OptionValues, command: string[]): Promise<number> {
   const daemonOptions: DaemonOptions = {
     pidfile: text(options, "pidfile"),
@@ -46,6 +57,9 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
     noClose: options["no-close"] === true,
     keepSignals: options["keep-signals"] === true,
     foreground: options.foreground === true,
+    // Readiness
+    waitReady: parseWaitReady(options["wait-ready"]),
+    notifyFd: parseNotifyFd(text(options, "notify-fd")),
   };
   if (options.c === true && daemonOptions.noChdir) throw usageError("-c and --no-chdir contradict each other: give one of them");
   if (options.f === true && daemonOptions.noClose) throw usageError("-f and --no-close contradict each other: give one of them");
