@@ -51,6 +51,7 @@ export interface PlatformConstants {
   RLIMIT: Readonly<Record<RlimitName, number>>;
   /** RLIM_INFINITY as an unsigned 64-bit value. */
   RLIM_INFINITY: bigint;
+  CLOCK_MONOTONIC: number;
 }
 
 export type RlimitName = "CPU" | "FSIZE" | "DATA" | "STACK" | "CORE" | "RSS" | "NPROC" | "NOFILE" | "MEMLOCK" | "AS";
@@ -92,6 +93,7 @@ const linux: PlatformConstants = {
   POLLHUP: 0x10,
   RLIMIT: { CPU: 0, FSIZE: 1, DATA: 2, STACK: 3, CORE: 4, RSS: 5, NPROC: 6, NOFILE: 7, MEMLOCK: 8, AS: 9 },
   RLIM_INFINITY: 0xffff_ffff_ffff_ffffn,
+  CLOCK_MONOTONIC: 1,
 };
 
 const darwin: PlatformConstants = {
@@ -129,6 +131,7 @@ const darwin: PlatformConstants = {
   POLLHUP: 0x10,
   RLIMIT: { CPU: 0, FSIZE: 1, DATA: 2, STACK: 3, CORE: 4, RSS: 5, AS: 5, MEMLOCK: 6, NPROC: 7, NOFILE: 8 },
   RLIM_INFINITY: 0x7fff_ffff_ffff_ffffn,
+  CLOCK_MONOTONIC: 6,
 };
 
 const freebsd: PlatformConstants = {
@@ -141,6 +144,7 @@ const freebsd: PlatformConstants = {
   SOCK_CLOEXEC: 0x10000000,
   SOCK_NONBLOCK: 0x20000000,
   RLIMIT: { CPU: 0, FSIZE: 1, DATA: 2, STACK: 3, CORE: 4, RSS: 5, MEMLOCK: 6, NPROC: 7, NOFILE: 8, AS: 10 },
+  CLOCK_MONOTONIC: 4,
 };
 
 function selectConstants(): PlatformConstants {

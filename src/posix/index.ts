@@ -1,6 +1,45 @@
 /**
  * The typed libc bindings that tinyd itself uses, for programs that need the
- * raw calls. Failures throw PosixError with errno and its name.
+ * raw calls.
+ *
+ * A failed call throws PosixError, which carries errno, its symbolic name
+ * (`code`, such as "EPERM") and the system's message. Where bun:ffi has no
+ * compiler (Bun's FreeBSD build) the calls go to libc directly and a failure
+ * carries errno 0, because errno cannot be read back from JavaScript there.
+ *
+ *     import { getrlimit, PosixError, setsid } from "tinyd/posix";
+ *     const { soft } = getrlimit("NOFILE");
  */
-export { constants, type PlatformConstants } from "./constants";
-export { errnoName, flock, getpgid, getpid, getsid, kill, pipe, PosixError, setsid, strerror, umask, unblockAllSignals } from "./libc";
+export { constants, type PlatformConstants, type RlimitName } from "./constants";
+export {
+  bind,
+  close,
+  dup2,
+  errnoName,
+  fcntl,
+  flock,
+  getpgid,
+  getpid,
+  getrlimit,
+  getsid,
+  kill,
+  monotonicNanoseconds,
+  pipe,
+  poll,
+  PosixError,
+  read,
+  recv,
+  type ResourceLimit,
+  sendto,
+  setCloseOnExec,
+  setNonBlocking,
+  setrlimit,
+  setsid,
+  sigprocmask,
+  socket,
+  strerror,
+  umask,
+  unblockAllSignals,
+  write,
+} from "./libc";
+export { openDatagramSocket, receiveDatagram, sendDatagram, unixAddress } from "./socket";

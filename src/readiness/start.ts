@@ -110,17 +110,15 @@ export class StartReadiness {
     await terminateProcessGroups(result.outcome === "exited" ? null : daemonPid, [launchGroup, processGroup(daemonPid)]);
     if (pidfile !== null) ftruncateSync(pidfile.fd, 0);
 
-    const reported = [
-      state.errno !== null ? `it reported ERRNO=${state.errno} (${strerror(state.errno)})` : null,
-      state.status !== null ? `its last status was '${state.status}'` : null,
-    ].filter((part) => part !== null);
     const reason =
       result.outcome === "exited"
         ? `${who} exited before it was ready`
         : `timed out after ${formatSeconds(result.waitedMs)} waiting for ${who} to be ready, and stopped it`;
-    const summary = reported.length > 0 ? `${reason}; ${reported.join(", ")}` : reason;
+    const sentences = [reason];
+    if (state.errno !== null) sentences.push(`It reported ERRNO=${state.errno} (${strerror(state.errno)})`);
+    if (state.status !== null) sentences.push(`Its last status was '${state.status}'`);
     const details = { pid: daemonPid, status: state.status, errno: state.errno, stderr: this.stderrTail() };
-    const message = this.describeStderr(summary, details.stderr);
+    const message = this.describeStderr(sentences, details.stderr);
     if (result.outcome === "exited") throw new TinydError("E_NOT_READY", message, ExitCode.UNAVAILABLE, details);
     throw new TinydError("E_TIMEOUT", message, ExitCode.TEMPORARY_FAILURE, details);
   }
@@ -130,12 +128,14 @@ export class StartReadiness {
     return readTail(this.stderrSource.path, this.stderrSource.offset);
   }
 
-  private describeStderr(summary: string, tail: string[]): string {
+  /** Joins the sentences of the message, and quotes the daemon's stderr after them. */
+  private describeStderr(sentences: string[], tail: string[]): string {
     const source = this.stderrSource;
-    if (source === null) return summary;
+    if (source === null) return sentences.join(". ");
     const where = source.captured ? "stderr" : source.path;
-    if (tail.length === 0) return `${summary}; it wrote nothing to ${where}`;
-    return `${summary}. Its last lines on ${where}:\n${tail.map((line) => `  ${line}`).join("\n")}`;
+    if (tail.length === 0) return [...sentences, `It wrote nothing to ${where}`].join(". ");
+    const quoted = tail.map((line) => (line === "" ? "" : `  ${line}`));
+    return `${[...sentences, `Its last lines on ${where}`].join(". ")}:\n${quoted.join("\n")}`;
   }
 
   /** Stops listening and removes the socket, the capture file and their directory. */
