@@ -7,9 +7,9 @@
  * finds the marker, becomes the daemon and reports readiness, while the
  * original process waits for that report and exits.
  */
-import { closeSync, constants as fs, fstatSync, lstatSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs";
-import { constants as osConstants } from "node:os";
-import { basename, resolve } from "node:path";
+import { closeSync, constants as fs, fstatSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { constants as osConstants, tmpdir } from "node:os";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { ExitCode, TinydError, usageError } from "./errors";
 import { type DaemonOptions, planStart } from "./options";
 import { constants } from "./posix/constants";
@@ -51,8 +51,16 @@ export interface Daemon {
   onStop(handler: (signal: NodeJS.Signals) => void | Promise<void>): () => void;
 }
 
-/** Marker that tells the re-run script it is the daemon; its value is a DaemonMarker as JSON. */
+/**
+ * Marker that tells the re-run script it is the daemon. Its value is the
+ * path of a private file holding a DaemonMarker as JSON, which the daemon
+ * deletes as it reads it. Bun.spawn without an `env` option passes on the
+ * environment the process started with, whatever process.env says since
+ * (measured with Bun 1.4.5), so a child of the daemon may inherit the
+ * variable, but it finds the file gone and runs as an ordinary script.
+ */
 export const DAEMONIZE_ENV = "TINYD_DAEMONIZE";
+const MARKER_MODE = 0o600;
 
 interface DaemonMarker {
   /** Directory the daemon changes to inside daemonize(); null keeps the original one. */
@@ -61,19 +69,27 @@ interface DaemonMarker {
   captureStderr: boolean;
 }
 
-function parseMarker(value: string | undefined): DaemonMarker | null {
-  if (value === undefined) return null;
+/** Reads and deletes the marker file; only the first process to do so is the daemon. */
+function claimMarker(path: string | undefined): DaemonMarker | null {
+  if (path === undefined || !isAbsolute(path)) return null;
+  let text: string;
   try {
-    const parsed = JSON.parse(value) as Partial<DaemonMarker>;
+    text = readFileSync(path, "utf8");
+    unlinkSync(path);
+  } catch {
+    return null;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<DaemonMarker>;
     return { cwd: typeof parsed.cwd === "string" ? parsed.cwd : null, captureStderr: parsed.captureStderr === true };
   } catch {
     return null;
   }
 }
 
-// Read and removed when the module loads, before the script can start a
-// process that would inherit the marker and take itself for the daemon.
-const marker = parseMarker(process.env[DAEMONIZE_ENV]);
+// Claimed when the module loads, before the script can start a process
+// that would inherit the marker and take itself for the daemon.
+const marker = claimMarker(process.env[DAEMONIZE_ENV]);
 delete process.env[DAEMONIZE_ENV];
 let daemonized = false;
 
@@ -117,24 +133,35 @@ function capturesStderr(options: DaemonizeOptions): boolean {
  */
 async function launchSelf(options: DaemonizeOptions): Promise<never> {
   const { ready: _ready, readyTimeout, keepSignalHandlers, cwd: _cwd, noChdir: _noChdir, ...daemonOptions } = options;
+  let markerDirectory: string | null = null;
   try {
     const command = selfCommand();
     const { cwd } = planStart(command, { cwd: options.cwd, noChdir: options.noChdir });
     const daemonMarker: DaemonMarker = { cwd, captureStderr: capturesStderr(options) };
+    markerDirectory = mkdtempSync(join(tmpdir(), "tinyd-daemonize-"));
+    const markerPath = join(markerDirectory, "marker");
+    writeFileSync(markerPath, JSON.stringify(daemonMarker), { mode: MARKER_MODE, flag: "wx" });
+
     await spawnDaemon(command, {
       ...daemonOptions,
       noChdir: true,
       keepSignals: options.keepSignals ?? keepSignalHandlers,
-      env: [...envEntries(options.env), `${DAEMONIZE_ENV}=${JSON.stringify(daemonMarker)}`],
+      env: [...envEntries(options.env), `${DAEMONIZE_ENV}=${markerPath}`],
       // In the foreground the script replaces this process, so nobody is left to wait.
       waitReady: options.foreground ? undefined : (readyTimeout ?? true),
     });
+    removeDirectory(markerDirectory);
     process.exit(ExitCode.OK);
   } catch (error) {
+    removeDirectory(markerDirectory);
     const message = error instanceof TinydError ? error.message : `internal error: ${(error as Error)?.stack ?? String(error)}`;
     writeSync(2, `${programName()}: ${message}\n`);
     process.exit(error instanceof TinydError ? error.exitCode : ExitCode.SOFTWARE);
   }
+}
+
+function removeDirectory(path: string | null): void {
+  if (path !== null) rmSync(path, { recursive: true, force: true });
 }
 
 /** Removes the pidfile if this process holds it open, which proves it is still this daemon's. */

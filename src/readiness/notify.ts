@@ -99,9 +99,12 @@ function listenerGone(error: unknown): boolean {
  * RangeError when NOTIFY_SOCKET or TINYD_NOTIFY_FD is malformed.
  *
  * After READY=1 the process no longer passes readiness on: NOTIFY_SOCKET and
- * TINYD_NOTIFY_FD leave process.env, so children started afterwards do not
- * inherit them, and the notification descriptor is closed. Later calls still
- * reach the socket, because notify() keeps its address.
+ * TINYD_NOTIFY_FD leave process.env, and the notification descriptor is
+ * closed. Later calls still reach the socket, because notify() keeps its
+ * address. Bun.spawn without an `env` option passes on the environment the
+ * process started with (measured with Bun 1.4.5), so give it
+ * `env: process.env` to keep the variables from children; tinyd removes its
+ * socket once the daemon is ready, so there they name nothing.
  *
  *     notify({ ready: true, status: "listening on 127.0.0.1:8080" });
  *     notify("STOPPING=1");
