@@ -1,6 +1,6 @@
 /**
  * A batch job that runs in the background with runDaemon(): it refuses to
- * start while another instance holds the pidfile, appends one line per
+ * start while another instance has the pidfile locked, appends one line per
  * step to a results file, and removes the pidfile when it is done.
  *
  *     bun examples/worker.ts --pidfile /tmp/worker.pid --results /tmp/worker.out --steps 5

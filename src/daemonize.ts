@@ -39,7 +39,7 @@ export interface Daemon {
   readonly pidfile: string | null;
   /** Reports readiness (READY=1), with an optional status line; calls after the first do nothing. */
   ready(status?: string): void;
-  /** Reports a status line (STATUS=) to tinyd, systemd or nobody, whichever started the daemon. */
+  /** Sends a status line (STATUS=) to tinyd or systemd, whichever started the daemon; without either it does nothing. */
   notify(status: string): void;
   /**
    * Runs `handler` on SIGTERM or SIGINT. Once the first handler is added,
@@ -52,8 +52,8 @@ export interface Daemon {
 }
 
 /**
- * Marker that tells the re-run script it is the daemon. Its value is the
- * path of a private file holding a DaemonMarker as JSON, which the daemon
+ * Marker that identifies the re-run script as the daemon. Its value is the
+ * path of a private file containing a DaemonMarker as JSON, which the daemon
  * deletes as it reads it. Bun.spawn without an `env` option passes on the
  * environment the process started with, whatever process.env says since
  * (measured with Bun 1.4.5), so a child of the daemon may inherit the
@@ -128,7 +128,7 @@ function capturesStderr(options: DaemonizeOptions): boolean {
  * otherwise its error's status.
  *
  * The daemon starts in this process's working directory and changes to
- * `cwd` inside daemonize(), so that the code before the call sees the same
+ * `cwd` inside daemonize(), so that the code before the call runs in the same
  * directory in both runs and resolves relative paths the same way.
  */
 async function launchSelf(options: DaemonizeOptions): Promise<never> {
@@ -147,7 +147,7 @@ async function launchSelf(options: DaemonizeOptions): Promise<never> {
       noChdir: true,
       keepSignals: options.keepSignals ?? keepSignalHandlers,
       env: [...envEntries(options.env), `${DAEMONIZE_ENV}=${markerPath}`],
-      // In the foreground the script replaces this process, so nobody is left to wait.
+      // In the foreground the script replaces this process, so no process is left to wait.
       waitReady: options.foreground ? undefined : (readyTimeout ?? true),
     });
     removeDirectory(markerDirectory);
@@ -164,7 +164,7 @@ function removeDirectory(path: string | null): void {
   if (path !== null) rmSync(path, { recursive: true, force: true });
 }
 
-/** Removes the pidfile if this process holds it open, which proves it is still this daemon's. */
+/** Removes the pidfile if this process has it open, which proves it is still this daemon's. */
 function removeOwnPidfile(path: string): void {
   let named;
   try {
@@ -228,7 +228,7 @@ class RunningDaemon implements Daemon {
     };
   }
 
-  /** Removes the pidfile while this daemon still holds it. */
+  /** Removes the pidfile while this daemon still has it open. */
   removePidfile(): void {
     if (this.pidfile !== null) removeOwnPidfile(this.pidfile);
   }
@@ -239,7 +239,7 @@ class RunningDaemon implements Daemon {
     try {
       notify({ stopping: true });
     } catch {
-      // Nobody to tell: the stop goes on.
+      // No listener: the stop goes on.
     }
 
     let status: number = ExitCode.OK;
@@ -300,11 +300,11 @@ export interface RunDaemonOptions extends DaemonizeOptions {
 }
 
 /**
- * Runs `main` as a daemon: refuses to start when the pidfile is locked
- * (the original process exits 1 with "already running", E_ALREADY_RUNNING),
- * daemonizes, runs `main`, removes the pidfile when `main` settles, and exits
- * with its result: the number it returns, 0 when it returns anything else,
- * and 1 when it throws, after printing the error to stderr.
+ * Runs `main` as a daemon. When the pidfile is locked, the original process
+ * exits 1 with "already running" (E_ALREADY_RUNNING) and nothing starts.
+ * Otherwise it daemonizes, runs `main`, removes the pidfile when `main`
+ * settles, and exits with the number `main` returns. Any other result exits
+ * 0, and a thrown error is printed to stderr and exits 1.
  *
  * As with daemonize(), code before the call runs twice. With `exit: false`
  * the daemon resolves with the status instead of exiting.

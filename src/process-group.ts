@@ -1,6 +1,6 @@
 /**
  * Stopping what a failed start left behind: the daemon's process group,
- * which holds the daemon and every child it started that did not move to a
+ * which contains the daemon and every child it started that did not move to a
  * group of its own.
  */
 import { readdirSync, readFileSync } from "node:fs";

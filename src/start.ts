@@ -3,7 +3,7 @@
  * and undo every side effect when a step fails.
  */
 import { closeSync, constants as fs, fstatSync, openSync, unlinkSync } from "node:fs";
-import { ExitCode, TinydError } from "./errors";
+import { ExitCode, TinydError, usageError } from "./errors";
 import { launch, LaunchStep } from "./launch";
 import type { LaunchResult } from "./launch";
 import { type DaemonOptions, planStart, type StartPlan } from "./options";
@@ -134,6 +134,10 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
   const plan = planStart(command, options);
   // Before any file of our own is open, so that none of them is mistaken for an inherited one.
   const keepFds = plan.closeFds ? [] : inheritedFds();
+  const notifyFd = plan.readiness?.notifyFd ?? null;
+  if (notifyFd !== null && keepFds.includes(notifyFd)) {
+    throw usageError(`--notify-fd ${notifyFd} collides with inherited descriptor ${notifyFd}, which --no-close keeps: choose a free number`, { notifyFd });
+  }
   const resources = new Resources();
   let readiness: StartReadiness | null = null;
   let failed = true;

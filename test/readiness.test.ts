@@ -12,7 +12,7 @@ const HAS_PYTHON = Bun.which("python3") !== null;
 const HAS_SYSTEMD_NOTIFY = Bun.which("systemd-notify") !== null;
 const NOTIFY_FIXTURE = join(ROOT, "test", "fixtures", "notify.ts");
 
-/** A shell command that sends its argument over NOTIFY_SOCKET with Python's socket module, a client independent of tinyd's. */
+/** Returns a shell command that sends its argument over NOTIFY_SOCKET with Python's socket module, a client independent of tinyd's. */
 function pythonNotify(message: string): string {
   const script = `import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(${JSON.stringify(message)}.encode(), os.environ["NOTIFY_SOCKET"])`;
   return `python3 -c '${script}'`;
@@ -230,6 +230,20 @@ describe("wait-ready (native only)", () => {
     expect(result.stderr).toBe("");
     expect(result.exitCode).toBe(0);
     expect(procFds(readPid(pidfile)).get(6)).toMatch(/^pipe:/);
+  });
+});
+
+describe("wait-ready (no-close collision)", () => {
+  test("notify-fd on a kept descriptor is rejected", async () => {
+    const dir = tempDir();
+    const log = join(dir, "out.log");
+    const result = await tinyd(["--no-close", "--notify-fd", "7", "-o", log, "--", "sleep", "300"], {
+      launch: "native",
+      prefix: ["sh", "-c", 'exec 7</dev/zero; exec "$@"', "sh"],
+    });
+    expect(result.stderr).toBe("tinyd: --notify-fd 7 collides with inherited descriptor 7, which --no-close keeps: choose a free number\n");
+    expect(result.exitCode).toBe(64);
+    expect(existsSync(log)).toBe(false);
   });
 });
 

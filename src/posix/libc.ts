@@ -168,7 +168,8 @@ export function sigprocmask(how: "block" | "unblock" | "setmask", signals: reado
     set[(signal - 1) >> 3]! |= 1 << ((signal - 1) & 7);
   }
   const old = new Uint8Array(SIGSET_BYTES);
-  const operation = how === "block" ? constants.SIG_BLOCK : how === "unblock" ? constants.SIG_UNBLOCK : constants.SIG_SETMASK;
+  const operations = { block: constants.SIG_BLOCK, unblock: constants.SIG_UNBLOCK, setmask: constants.SIG_SETMASK };
+  const operation = operations[how];
   const n = native();
   call("sigprocmask", n && (() => n.tinyd_sigprocmask(operation, ptr(set), ptr(old))), () => libc().sigprocmask(operation, ptr(set), ptr(old)));
   const previous: number[] = [];

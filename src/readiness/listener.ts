@@ -26,7 +26,7 @@ export interface ListenerOptions {
   owner?: SocketOwner;
 }
 
-/** What the daemon has reported so far. */
+/** Readiness reports received from the daemon so far. */
 export interface ReadinessState {
   ready: boolean;
   /** The protocol that delivered READY=1 or the newline. */
@@ -100,7 +100,7 @@ export class ReadinessListener {
   private extendedUntil = 0;
 
   private constructor(
-    /** Private directory (mode 0700) that holds the socket; null without a socket. */
+    /** Private directory (mode 0700) that contains the socket; null without a socket. */
     readonly directory: string | null,
     private socket: NotifySocket | null,
     private pipe: NotifyPipe | null,

@@ -6,7 +6,7 @@
 import { PosixError, close, pipe, read, setCloseOnExec, setNonBlocking } from "../posix/libc";
 
 /**
- * Variable that tells the daemon its notification descriptor, because s6's
+ * Variable with the number of the daemon's notification descriptor, because s6's
  * protocol itself passes the number out of band. The library's notify()
  * reads it.
  */

@@ -1,6 +1,6 @@
 /**
  * The daemon's end of readiness: notify() reports READY=1, STATUS= and the
- * rest to whoever started the process, over NOTIFY_SOCKET (tinyd, systemd
+ * rest to the process manager that started it, over NOTIFY_SOCKET (tinyd, systemd
  * Type=notify) or the notification descriptor (tinyd --notify-fd, s6), and
  * does nothing when neither is present, as in the foreground.
  */
@@ -32,9 +32,9 @@ export interface NotifyFields {
 export type NotifyState = string | NotifyFields;
 
 /**
- * Where messages go once READY=1 has removed NOTIFY_SOCKET from the
- * environment: this process may still report STATUS= and STOPPING=1, but the
- * processes it starts later must not find the socket.
+ * Socket address kept after READY=1 has removed NOTIFY_SOCKET from the
+ * environment, because this process may still report STATUS= and STOPPING=1
+ * while the processes it starts later must not find the socket.
  */
 let rememberedSocket: string | null = null;
 /** The notification descriptor carries one newline only; it is closed after READY=1. */
@@ -82,7 +82,7 @@ function notificationFd(): number | null {
 }
 
 /**
- * Tells whether an error means that nobody listens any more, as after tinyd
+ * Tells whether an error means that no listener is left, as after tinyd
  * removed its socket once the daemon was ready.
  * NOTE: where the call cannot report errno (no compiler), every failed send counts as this.
  */

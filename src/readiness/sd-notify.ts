@@ -1,7 +1,7 @@
 /**
  * The listening end of systemd's readiness protocol, sd_notify(3): a Unix
  * datagram socket whose path the daemon finds in NOTIFY_SOCKET. Each
- * datagram holds newline-separated KEY=VALUE assignments, such as
+ * datagram contains newline-separated KEY=VALUE assignments, such as
  * "READY=1\nSTATUS=listening on :80".
  */
 import { chmodSync, chownSync, rmSync } from "node:fs";

@@ -15,7 +15,7 @@ import { ReadinessListener, type ReadinessState } from "./listener";
 import { NOTIFY_FD_ENV } from "./notify-fd";
 import { NOTIFY_SOCKET_ENV } from "./sd-notify";
 
-/** What a successful wait found out. */
+/** Result of a successful wait. */
 export interface ReadyDaemon {
   /** The daemon's pid, or the one it named with MAINPID=. */
   pid: number;
@@ -28,12 +28,12 @@ const TAIL_LINES = 20;
 const TAIL_BYTES = 8192;
 const CAPTURE_MODE = 0o600;
 
-/** Where the daemon's stderr can be read back after a failure. */
+/** File that the daemon's stderr can be read back from after a failure. */
 interface StderrSource {
   path: string;
   /** Size of the file before the start: only what comes after it is the daemon's. */
   offset: number;
-  /** True for the private file that stands in for /dev/null. */
+  /** True for the private file that replaces /dev/null until readiness. */
   captured: boolean;
 }
 
@@ -49,7 +49,7 @@ export class StartReadiness {
   /**
    * Opens the listener. A daemon whose stderr would go to /dev/null writes it
    * to a private file instead until it is ready, so that a failure can quote
-   * it; a daemon with an stderr file of its own is quoted from that file.
+   * it. A daemon with an stderr file of its own is quoted from that file.
    */
   static prepare(plan: ReadinessPlan, stderrPath: string | null, stderrKept: boolean): StartReadiness {
     const listener = ReadinessListener.open({ notifyFd: plan.notifyFd });
@@ -66,7 +66,7 @@ export class StartReadiness {
     }
   }
 
-  /** The daemon's environment: `base` with the readiness variables set by tinyd alone. */
+  /** Returns the daemon's environment: `base` with the readiness variables set by tinyd alone. */
   environment(base: readonly string[]): string[] {
     const ours = this.listener.environment;
     const kept = base.filter((entry) => {
