@@ -6,8 +6,7 @@ import { accessSync, constants as fs, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ExitCode, TinydError, usageError } from "./errors";
 import type { LaunchMethod } from "./launch";
-import { MAX_NOTIFY_FD, MIN_NOTIFY_FD, NOTIFY_FD_ENV } from "./readiness/notify-fd";
-import { NOTIFY_SOCKET_ENV } from "./readiness/sd-notify";
+import { MAX_NOTIFY_FD, MIN_NOTIFY_FD, NOTIFY_FD_ENV, NOTIFY_SOCKET_ENV } from "./readiness/variables";
 
 export interface DaemonOptions {
   /** Locked pidfile that holds the daemon's pid while it runs. */

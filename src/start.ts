@@ -11,7 +11,7 @@ import { acquirePidfile, type PidfileLock, releasePidfile } from "./pidfile";
 import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
 import { inheritedFds } from "./inherited-fds";
-import { StartReadiness } from "./readiness/start";
+import type { StartReadiness } from "./readiness/start";
 
 export interface StartedDaemon {
   pid: number;
@@ -153,7 +153,11 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
       devNull = openSync("/dev/null", fs.O_RDWR | constants.O_CLOEXEC);
       resources.files.push({ path: "/dev/null", fd: devNull, created: false });
     }
-    if (plan.readiness) readiness = StartReadiness.prepare(plan.readiness, plan.stderr, keepStdio);
+    if (plan.readiness) {
+      // Loaded only when needed, to keep the plain start's imports lean.
+      const { StartReadiness } = await import("./readiness/start");
+      readiness = StartReadiness.prepare(plan.readiness, plan.stderr, keepStdio);
+    }
 
     const result = await launch(
       {

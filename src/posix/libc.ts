@@ -9,7 +9,7 @@
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { constants as osConstants } from "node:os";
-import { type NativeLibrary, nativeLibraryIfAvailable } from "../native/compile";
+import { type IoLibrary, ioLibraryIfAvailable, type NativeLibrary, nativeLibraryIfAvailable } from "../native/compile";
 import { constants, type RlimitName } from "./constants";
 
 function openLibc() {
@@ -48,6 +48,17 @@ let wrappers: NativeLibrary | null | undefined;
 function libc(): ReturnType<typeof openLibc> {
   libcSymbols ??= openLibc();
   return libcSymbols;
+}
+
+let ioWrappers: IoLibrary | null | undefined;
+
+/** Initialises the io.c wrappers once and returns them, or null where they cannot be compiled. */
+function io(): IoLibrary | null {
+  if (ioWrappers === undefined) {
+    ioWrappers = ioLibraryIfAvailable();
+    if (ioWrappers && ioWrappers.tinyd_io_init(BigInt(constants.rtldDefault)) !== 0) ioWrappers = null;
+  }
+  return ioWrappers;
 }
 
 /** Initialises the C wrappers once and returns them, or null where they cannot be compiled. */
@@ -170,7 +181,7 @@ export function sigprocmask(how: "block" | "unblock" | "setmask", signals: reado
   const old = new Uint8Array(SIGSET_BYTES);
   const operations = { block: constants.SIG_BLOCK, unblock: constants.SIG_UNBLOCK, setmask: constants.SIG_SETMASK };
   const operation = operations[how];
-  const n = native();
+  const n = io();
   call("sigprocmask", n && (() => n.tinyd_sigprocmask(operation, ptr(set), ptr(old))), () => libc().sigprocmask(operation, ptr(set), ptr(old)));
   const previous: number[] = [];
   for (let signal = 1; signal < constants.NSIG; signal++) {
@@ -216,7 +227,7 @@ function resourceNumber(resource: RlimitName | number): number {
 export function getrlimit(resource: RlimitName | number): ResourceLimit {
   const limit = new BigUint64Array(2);
   const number = resourceNumber(resource);
-  const n = native();
+  const n = io();
   call("getrlimit", n && (() => n.tinyd_getrlimit(number, ptr(limit))), () => libc().getrlimit(number, ptr(limit)));
   return { soft: fromRlim(limit[0]!), hard: fromRlim(limit[1]!) };
 }
@@ -225,24 +236,24 @@ export function getrlimit(resource: RlimitName | number): ResourceLimit {
 export function setrlimit(resource: RlimitName | number, limit: ResourceLimit): void {
   const values = BigUint64Array.of(toRlim(limit.soft), toRlim(limit.hard));
   const number = resourceNumber(resource);
-  const n = native();
+  const n = io();
   call("setrlimit", n && (() => n.tinyd_setrlimit(number, ptr(values))), () => libc().setrlimit(number, ptr(values)));
 }
 
 export function close(fd: number): void {
-  const n = native();
+  const n = io();
   call("close", n && (() => n.tinyd_close(fd)), () => libc().close(fd));
 }
 
 /** Duplicates `fd` onto `target`, closing what `target` was first. */
 export function dup2(fd: number, target: number): number {
-  const n = native();
+  const n = io();
   return call("dup2", n && (() => n.tinyd_dup2(fd, target)), () => libc().dup2(fd, target));
 }
 
 /** Calls fcntl(2) with an int argument, such as fcntl(fd, F_SETFD, FD_CLOEXEC). */
 export function fcntl(fd: number, command: number, argument = 0): number {
-  const n = native();
+  const n = io();
   return call("fcntl", n && (() => n.tinyd_fcntl(fd, command, argument)), () => libc().fcntl(fd, command, argument));
 }
 
@@ -259,13 +270,13 @@ export function setNonBlocking(fd: number): void {
 
 /** Creates a socket; see socket(2). */
 export function socket(domain: number, type: number, protocol = 0): number {
-  const n = native();
+  const n = io();
   return call("socket", n && (() => n.tinyd_socket(domain, type, protocol)), () => libc().socket(domain, type, protocol));
 }
 
 /** Binds a socket to an encoded address, such as one from unixAddress(). */
 export function bind(fd: number, address: Uint8Array): void {
-  const n = native();
+  const n = io();
   call("bind", n && (() => n.tinyd_bind(fd, ptr(address), address.length)), () => libc().bind(fd, ptr(address), address.length));
 }
 
@@ -273,7 +284,7 @@ export function bind(fd: number, address: Uint8Array): void {
 export function sendto(fd: number, data: Uint8Array, address: Uint8Array, flags = 0): number {
   // ptr() rejects an empty buffer, and an empty datagram is valid.
   const payload = data.length > 0 ? data : new Uint8Array(1);
-  const n = native();
+  const n = io();
   return call(
     "sendto",
     n && (() => n.tinyd_sendto(fd, ptr(payload), data.length, flags, ptr(address), address.length)),
@@ -287,7 +298,7 @@ export function sendto(fd: number, data: Uint8Array, address: Uint8Array, flags 
  * queued it throws PosixError EAGAIN (EWOULDBLOCK).
  */
 export function recv(fd: number, buffer: Uint8Array, flags = 0): number {
-  const n = native();
+  const n = io();
   return call(
     "recv",
     n && (() => n.tinyd_recv(fd, ptr(buffer), buffer.length, flags)),
@@ -297,13 +308,13 @@ export function recv(fd: number, buffer: Uint8Array, flags = 0): number {
 
 /** Reads from a descriptor into `buffer` and returns the number of bytes read, 0 at end of file. */
 export function read(fd: number, buffer: Uint8Array): number {
-  const n = native();
+  const n = io();
   return call("read", n && (() => n.tinyd_read(fd, ptr(buffer), buffer.length)), () => Number(libc().read(fd, ptr(buffer), BigInt(buffer.length))));
 }
 
 /** Writes `data` to a descriptor and returns the number of bytes written. */
 export function write(fd: number, data: Uint8Array): number {
-  const n = native();
+  const n = io();
   return call("write", n && (() => n.tinyd_write(fd, ptr(data), data.length)), () => Number(libc().write(fd, ptr(data), BigInt(data.length))));
 }
 
@@ -312,7 +323,7 @@ export function write(fd: number, data: Uint8Array): number {
  * descriptor and returns the events that occurred (revents), 0 when none.
  */
 export function poll(fd: number, events: number, timeoutMs: number): number {
-  const n = native();
+  const n = io();
   if (n) return call("poll", () => n.tinyd_poll1(fd, events, timeoutMs), () => 0);
   const entry = new DataView(new ArrayBuffer(8));
   entry.setInt32(0, fd, true);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { bind, close } from "../posix/libc";
 import { openDatagramSocket, receiveDatagram, unixAddress } from "../posix/socket";
 
-export const NOTIFY_SOCKET_ENV = "NOTIFY_SOCKET";
+export { NOTIFY_SOCKET_ENV } from "./variables";
 
 /** systemd's own receive buffer is this size too; a longer datagram is cut. */
 const MAX_DATAGRAM_BYTES = 4096;
