@@ -128,7 +128,8 @@ describe("daemonize", () => {
     expect(result.exitCode).toBe(0);
 
     const pid = readPid(pidfile);
-    await waitFor(() => existsSync(nestedPidfile) && readFileSync(nestedPidfile, "utf8") !== "", "the nested daemon's pidfile");
+    await waitFor(() => existsSync(`${nestedPidfile}.status`), "the nested launcher to exit");
+    expect(readFileSync(`${nestedPidfile}.status`, "utf8")).toBe("0");
     const nested = readPid(nestedPidfile);
     expect(nested).not.toBe(pid);
     expect(alive(nested)).toBe(true);

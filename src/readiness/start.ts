@@ -91,6 +91,7 @@ export class StartReadiness {
    * out, stops its process group, empties the pidfile, and throws a
    * TinydError that quotes the daemon's last lines on stderr.
    */
+  // NOTE: a launcher killed while it waits (SIGINT, SIGTERM, SIGKILL) leaves the daemon running and the private directory behind.
   async wait(pid: number, command: string, pidfile: PidfileLock | null): Promise<ReadyDaemon> {
     const launchGroup = processGroup(pid);
     const result = await this.listener.wait({ timeoutMs: this.plan.timeoutMs, pid });
