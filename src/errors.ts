@@ -39,7 +39,9 @@ export type ErrorCode =
   | "E_NO_USER"
   | "E_PERMISSION"
   | "E_CHROOT"
-  | "E_ENV_FILE";
+  | "E_ENV_FILE"
+  // Readiness: the daemon exited before it reported ready (a timeout is E_TIMEOUT).
+  | "E_NOT_READY";
 
 export class TinydError extends Error {
   override name = "TinydError";

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { ExitCode, TinydError, usageError } from "./errors";
 import type { ResourceLimit } from "./launch/request";
 import type { ResourceName } from "./posix/constants";
-import { getrlimit } from "./posix/resources";
+import { getrlimit } from "./posix/libc";
 
 /** Each resource's unit, for the messages; limits in bytes also take a K, M, G or T suffix. */
 const RESOURCE_UNITS: Record<ResourceName, "bytes" | "seconds" | "count"> = {
@@ -137,7 +137,8 @@ export function checkLimitsSupported(limits: readonly ResourceLimit[]): void {
  */
 export function checkLimitsAllowed(limits: readonly ResourceLimit[]): void {
   for (const limit of limits) {
-    const current = getrlimit(limit.name).hard;
+    const hard = getrlimit(limit.name).hard;
+    const current = hard === Number.POSITIVE_INFINITY ? null : hard;
     const raises = current !== null && (limit.hard === null || limit.hard > current);
     if (raises) {
       throw new TinydError(

@@ -10,6 +10,7 @@ import { ROLE_ENV } from "./self";
 import type { ResourceLimit } from "./launch/request";
 import type { LimitsOption } from "./limits";
 import { planInRoot, planPrivileges, type RunAs } from "./privileges";
+import { MAX_NOTIFY_FD, MIN_NOTIFY_FD, NOTIFY_FD_ENV, NOTIFY_SOCKET_ENV } from "./readiness/variables";
 
 export interface DaemonOptions {
   /** Locked pidfile that holds the daemon's pid while it runs. */
@@ -58,6 +59,18 @@ export interface DaemonOptions {
   core?: boolean;
   /** Files of KEY=VALUE lines, applied in order after the user's variables and before `env`. */
   envFile?: string | readonly string[];
+
+  // Readiness
+  /**
+   * Resolve only once the daemon reports that it is ready, over sd_notify
+   * (NOTIFY_SOCKET) or the notification descriptor. `true` waits up to 60
+   * seconds, a number up to that many seconds, and 0 without a limit. When
+   * the daemon exits first or the time runs out, the start rejects and
+   * leaves no process and no pid in the pidfile.
+   */
+  waitReady?: boolean | number;
+  /** Give the daemon the write end of a pipe at this descriptor (s6's notification-fd); implies `waitReady`. */
+  notifyFd?: number;
 }
 
 /** A start with every option checked and every path absolute. */
@@ -80,7 +93,18 @@ export interface StartPlan {
   chroot: string | null;
   nice: number | null;
   limits: ResourceLimit[];
+
+  /** Readiness to wait for; null returns as soon as the daemon has exec'd. */
+  readiness?: ReadinessPlan | null;
 }
+
+export interface ReadinessPlan {
+  /** null waits without a limit. */
+  timeoutMs: number | null;
+  notifyFd: number | null;
+}
+
+export const DEFAULT_READY_TIMEOUT_SECONDS = 60;
 
 export const DEFAULT_UMASK = 0o022;
 export const DEFAULT_CWD = "/";
@@ -225,6 +249,7 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
   }
 
   const umask = options.noUmask ? null : parseUmask(options.umask ?? DEFAULT_UMASK);
+  const readiness = planReadiness(options);
   const privileges = planPrivileges(options);
   const env = buildEnvironment(options, privileges.environment);
   // With --chroot, the command and the working directory are paths inside the root.
@@ -257,5 +282,35 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
     chroot: privileges.chroot,
     nice: privileges.nice,
     limits: privileges.limits,
+    readiness,
   };
+}
+
+/** Checks the readiness options; the variables that readiness sets may not also come from `env`. */
+function planReadiness(options: DaemonOptions): ReadinessPlan | null {
+  const { waitReady, notifyFd } = options;
+  if ((waitReady === undefined || waitReady === false) && notifyFd === undefined) return null;
+
+  let timeoutMs: number | null = DEFAULT_READY_TIMEOUT_SECONDS * 1000;
+  if (typeof waitReady === "number") {
+    if (!Number.isFinite(waitReady) || waitReady < 0) {
+      throw usageError(`invalid --wait-ready '${waitReady}': expected a number of seconds, 0 or more (0 waits without a limit)`, { waitReady });
+    }
+    timeoutMs = waitReady === 0 ? null : waitReady * 1000;
+  }
+  if (notifyFd !== undefined && (!Number.isInteger(notifyFd) || notifyFd < MIN_NOTIFY_FD || notifyFd > MAX_NOTIFY_FD)) {
+    throw usageError(`invalid --notify-fd '${notifyFd}': expected a descriptor number from ${MIN_NOTIFY_FD} to ${MAX_NOTIFY_FD}`, { notifyFd });
+  }
+  if (notifyFd === 3 && options.pidfile !== undefined && !options.noClose) {
+    throw usageError("--notify-fd 3 collides with the pidfile lock, which the daemon holds on descriptor 3: choose 4 or higher");
+  }
+  if (options.foreground) {
+    throw usageError("--wait-ready and --notify-fd need the launcher to stay until the daemon is ready, so they cannot be combined with --foreground");
+  }
+  for (const [key] of parseEnvEntries(options.env)) {
+    if (key === NOTIFY_SOCKET_ENV || key === NOTIFY_FD_ENV) {
+      throw usageError(`--env ${key} conflicts with readiness, which sets ${key} itself: remove it from --env`, { env: key });
+    }
+  }
+  return { timeoutMs, notifyFd: notifyFd ?? null };
 }

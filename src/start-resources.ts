@@ -61,6 +61,11 @@ export class StartResources {
     return file.fd;
   }
 
+  /** Keeps the output files even after a failure, because a daemon that ran has written to them. */
+  keepOutputFiles(): void {
+    for (const file of this.files) file.created = false;
+  }
+
   /** Closes everything; after a failure also removes what this start created. */
   release(failed: boolean): void {
     for (const file of this.files) {

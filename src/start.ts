@@ -3,7 +3,7 @@
  * and undo every side effect when a step fails.
  */
 import { constants as fs, openSync } from "node:fs";
-import { ExitCode, TinydError } from "./errors";
+import { ExitCode, TinydError, usageError } from "./errors";
 import { launch, LaunchStep } from "./launch";
 import type { LaunchResult } from "./launch";
 import { type DaemonOptions, planStart, type StartPlan } from "./options";
@@ -15,6 +15,7 @@ import { constants } from "./posix/constants";
 import { errnoName, strerror } from "./posix/libc";
 import { inheritedFds } from "./inherited-fds";
 import { chownCreatedFiles, privilegeLaunchError } from "./privileges";
+import type { StartReadiness } from "./readiness/start";
 
 export interface StartedDaemon {
   /** The daemon's pid; under a supervisor, the first child's. */
@@ -22,6 +23,10 @@ export interface StartedDaemon {
   pidfile: string | null;
   /** The supervisor's pid, when a supervision option was given. */
   supervisorPid?: number;
+  /** With `waitReady`: true, since the start resolves only once the daemon is ready. */
+  ready?: boolean;
+  /** With `waitReady`: the last STATUS= the daemon sent before it was ready, if any. */
+  status?: string | null;
 }
 
 function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false }>): TinydError {
@@ -70,7 +75,12 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
 
   // Before any file of our own is open, so that none of them is mistaken for an inherited one.
   const keepFds = plan.closeFds ? [] : inheritedFds();
+  const notifyFd = plan.readiness?.notifyFd ?? null;
+  if (notifyFd !== null && keepFds.includes(notifyFd)) {
+    throw usageError(`--notify-fd ${notifyFd} collides with inherited descriptor ${notifyFd}, which --no-close keeps: choose a free number`, { notifyFd });
+  }
   const resources = new StartResources();
+  let readiness: StartReadiness | null = null;
   let failed = true;
 
   try {
@@ -89,17 +99,22 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
       devNull = openSync("/dev/null", fs.O_RDWR | constants.O_CLOEXEC);
       resources.files.push({ path: "/dev/null", fd: devNull, created: false });
     }
+    if (plan.readiness) {
+      // Loaded only when needed, to keep the plain start's imports lean.
+      const { StartReadiness } = await import("./readiness/start");
+      readiness = StartReadiness.prepare(plan.readiness, plan.stderr, keepStdio);
+    }
 
     const result = await launch(
       {
         path: plan.path,
         argv: plan.command,
-        env: plan.env,
+        env: readiness ? readiness.environment(plan.env) : plan.env,
         cwd: plan.cwd,
         umask: plan.umask,
         stdin: keepStdio ? null : devNull,
         stdout: stdout ?? (keepStdio ? null : devNull),
-        stderr: stderr ?? (keepStdio ? null : devNull),
+        stderr: stderr ?? readiness?.stderrFd ?? (keepStdio ? null : devNull),
         lockFd: resources.pidfile?.fd ?? null,
         pidWriteFd: resources.pidfile?.writeFd ?? null,
         closeFds: plan.closeFds,
@@ -110,14 +125,29 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
         chroot: plan.chroot,
         nice: plan.nice,
         limits: plan.limits,
+        notifyFd: readiness?.notifyFd ?? null,
       },
       plan.launch,
     );
+    readiness?.launched();
     if (!result.ok) throw launchError(plan, result);
+
+    if (readiness) {
+      let ready;
+      try {
+        ready = await readiness.wait(result.pid, plan.command[0]!, resources.pidfile);
+      } catch (error) {
+        resources.keepOutputFiles();
+        throw error;
+      }
+      failed = false;
+      return { pid: ready.pid, pidfile: plan.pidfile, ready: true, status: ready.status };
+    }
 
     failed = false;
     return { pid: result.pid, pidfile: plan.pidfile };
   } finally {
+    readiness?.close();
     resources.release(failed);
   }
 }

@@ -105,6 +105,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       if (def.type === "boolean") {
         if (attached !== undefined) throw usageError(`option --${key} takes no value, but got '${attached}'`, { option: key });
         assign(options, key, def, true);
+      } else if (def.optionalValue) {
+        assign(options, key, def, attached ?? true);
       } else {
         assign(options, key, def, takeValue(key, attached));
       }

@@ -5,8 +5,12 @@
  */
 import type { ArgsDef } from "citty";
 
-/** citty's argument declaration plus `multiple` for options that may repeat, such as --env. */
-export type OptionDef = ArgsDef[string] & { multiple?: boolean; hidden?: boolean };
+/**
+ * citty's argument declaration plus `multiple` for options that may repeat,
+ * such as --env, and `optionalValue` for a string option whose value may only
+ * be attached (--wait-ready or --wait-ready=30); alone it parses as true.
+ */
+export type OptionDef = ArgsDef[string] & { multiple?: boolean; hidden?: boolean; optionalValue?: boolean };
 export type OptionDefs = Record<string, OptionDef>;
 
 export interface SubcommandDef {
@@ -144,6 +148,19 @@ export const startOptions: OptionDefs = {
   verbose: { type: "boolean", alias: ["v"], description: "Print the daemon's pid on stdout once it runs" },
   quiet: { type: "boolean", alias: ["q"], description: "Print nothing but errors" },
   version: { type: "boolean", description: "Print the version and exit" },
+  // Readiness
+  "wait-ready": {
+    type: "string",
+    optionalValue: true,
+    valueHint: "SECONDS",
+    description:
+      "Exit only once the daemon reports ready through NOTIFY_SOCKET (sd_notify) or the --notify-fd pipe, waiting up to SECONDS (default: 60; 0: no limit). Exits 69 when the daemon exits first and 75 on timeout, after stopping it",
+  },
+  "notify-fd": {
+    type: "string",
+    valueHint: "N",
+    description: "Give the daemon a pipe at descriptor N to write a newline to once ready (s6 style), and set TINYD_NOTIFY_FD=N; implies --wait-ready",
+  },
   ...help,
 };
 

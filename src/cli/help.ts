@@ -17,7 +17,8 @@ function aliases(def: OptionDef): string[] {
 /** "-p, --pidfile FILE" for one option. */
 export function optionSpelling(name: string, def: OptionDef): string {
   const forms = [...aliases(def).map((letter) => `-${letter}`), name.length === 1 ? `-${name}` : `--${name}`];
-  const hint = def.type === "string" ? ` ${(def as { valueHint?: string }).valueHint ?? "VALUE"}` : "";
+  const valueHint = (def as { valueHint?: string }).valueHint ?? "VALUE";
+  const hint = def.type !== "string" ? "" : def.optionalValue ? `[=${valueHint}]` : ` ${valueHint}`;
   return forms.join(", ") + hint;
 }
 

@@ -33,6 +33,17 @@ function parseSeconds(value: string | undefined, option: string): number | undef
   return seconds;
 }
 
+function parseWaitReady(value: string | boolean | string[] | undefined): boolean | number | undefined {
+  if (value === undefined || value === true) return value;
+  return parseSeconds(String(value), "--wait-ready");
+}
+
+function parseNotifyFd(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw usageError(`invalid --notify-fd '${value}': expected a descriptor number, such as 3`, { notifyFd: value });
+  return Number(value);
+}
+
 async function runStart(options: OptionValues, command: string[]): Promise<number> {
   const daemonOptions: DaemonOptions = {
     pidfile: text(options, "pidfile"),
@@ -56,6 +67,9 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
     limits: (options.limit as string[] | undefined) ?? [],
     core: options.core === true ? true : options["no-core"] === true ? false : undefined,
     envFile: (options["env-file"] as string[] | undefined) ?? [],
+    // Readiness
+    waitReady: parseWaitReady(options["wait-ready"]),
+    notifyFd: parseNotifyFd(text(options, "notify-fd")),
   };
   if (options.c === true && daemonOptions.noChdir) throw usageError("-c and --no-chdir contradict each other: give one of them");
   if (options.core === true && options["no-core"] === true) throw usageError("--core and --no-core contradict each other: give one of them");

@@ -14,7 +14,7 @@ import { ROLE_ENV, selfCommand } from "../self";
 import { type LaunchRequest, type LaunchResult, LaunchStep } from "./request";
 
 /** Descriptor numbers in the intermediate. */
-export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5, pid: 6 } as const;
+export const INTERMEDIATE_FD = { lock: 3, request: 4, report: 5, pid: 6, notify: 7 } as const;
 
 function readAll(fd: number): string {
   const chunks: Buffer[] = [];
@@ -71,6 +71,7 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
         requestRead,
         reportWrite,
         request.pidWriteFd ?? "ignore",
+        ...(request.notifyFd ? [request.notifyFd.source] : []),
       ] as never,
       env: { ...process.env, [ROLE_ENV.intermediate]: "1" },
       detached: true,
@@ -81,7 +82,18 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
   }
 
   try {
-    writeAll(requestWrite, JSON.stringify({ ...request, stdin: null, stdout: null, stderr: null, lockFd: request.lockFd === null ? null : INTERMEDIATE_FD.lock, pidWriteFd: request.pidWriteFd == null ? null : INTERMEDIATE_FD.pid }));
+    writeAll(
+      requestWrite,
+      JSON.stringify({
+        ...request,
+        stdin: null,
+        stdout: null,
+        stderr: null,
+        lockFd: request.lockFd === null ? null : INTERMEDIATE_FD.lock,
+        pidWriteFd: request.pidWriteFd == null ? null : INTERMEDIATE_FD.pid,
+        notifyFd: request.notifyFd ? { source: INTERMEDIATE_FD.notify, target: request.notifyFd.target } : null,
+      }),
+    );
   } finally {
     closeSync(requestWrite);
   }

@@ -7,7 +7,8 @@
  */
 import { setPriority } from "node:os";
 import { CredentialsError, switchCredentials } from "../identity";
-import { chroot, setrlimit } from "../posix/resources";
+import { setrlimit } from "../posix/libc";
+import { chroot } from "../posix/resources";
 import { type LaunchRequest, LaunchStep } from "./request";
 
 export interface IntermediateFailure {
@@ -26,7 +27,7 @@ function errnoOf(error: unknown): number {
 export function applyResources(request: LaunchRequest): IntermediateFailure | null {
   for (const [index, limit] of request.limits.entries()) {
     try {
-      setrlimit(limit.name, limit);
+      setrlimit(limit.name, { soft: limit.soft ?? Number.POSITIVE_INFINITY, hard: limit.hard ?? Number.POSITIVE_INFINITY });
     } catch {
       return { step: LaunchStep.Limits, errno: 0, failedLimit: index };
     }

@@ -75,12 +75,19 @@ export function runIntermediate(): never {
   }
   failIf(applyCredentials(request));
 
+  const stdio: (string | number)[] = ["inherit", "inherit", "inherit", request.lockFd === null ? "ignore" : INTERMEDIATE_FD.lock];
+  // Readiness: the notification pipe goes to its number, with the slots below it closed.
+  if (request.notifyFd) {
+    while (stdio.length <= request.notifyFd.target) stdio.push("ignore");
+    stdio[request.notifyFd.target] = INTERMEDIATE_FD.notify;
+  }
+
   let child: Bun.Subprocess;
   try {
     child = Bun.spawn([request.path, ...request.argv.slice(1)], {
       argv0: request.argv[0],
       env: toEnvObject(request.env),
-      stdio: ["inherit", "inherit", "inherit", request.lockFd === null ? "ignore" : INTERMEDIATE_FD.lock] as never,
+      stdio: stdio as never,
     });
   } catch (error) {
     report(`error ${LaunchStep.Exec} ${errnoOf(error)}`);

@@ -44,7 +44,10 @@ const P = {
   LIMIT_COUNT: 31,
   OUT_DETAIL: 32,
   PID_FD: 33,
-  COUNT: 34,
+  // Readiness: the notification pipe's write end and its number in the daemon.
+  NOTIFY_FD: 34,
+  NOTIFY_TARGET: 35,
+  COUNT: 36,
 } as const;
 
 const FLAG_NO_CLOSE = 1;
@@ -141,6 +144,8 @@ export function launchNative(request: LaunchRequest): LaunchResult {
   p[P.RTLD_DEFAULT] = constants.rtldDefault;
   const keepFds = Int32Array.from(request.keepFds);
   p[P.KEEP_COUNT] = keepFds.length;
+  p[P.NOTIFY_FD] = request.notifyFd?.source ?? -1;
+  p[P.NOTIFY_TARGET] = request.notifyFd?.target ?? -1;
 
   const argv = cStringArray(request.argv);
   const envp = cStringArray(request.env);

@@ -47,6 +47,9 @@ export interface LaunchRequest {
   nice: number | null;
   /** Resource limits to set. */
   limits: ResourceLimit[];
+
+  /** Readiness: a descriptor of the launcher (`source`) that the daemon gets at `target`; null for none. */
+  notifyFd?: { source: number; target: number } | null;
 }
 
 /**

@@ -58,6 +58,10 @@ enum {
   P_OUT_DETAIL,
   /* A write-only descriptor of the pidfile, for the pid; -1 without one. */
   P_PID_FD,
+  /* Readiness: the launcher's write end of the notification pipe (-1 for
+   * none) and the descriptor number the daemon gets it at. */
+  P_NOTIFY_FD,
+  P_NOTIFY_TARGET,
   P_COUNT
 };
 
@@ -107,7 +111,6 @@ enum {
 #define SIGSET_BYTES 128
 #define DAEMON_FD_LOCK 3
 #define DAEMON_FD_REPORT 4
-#define DAEMON_FD_PID 5
 
 struct libc {
   int (*fork)(void);
@@ -244,12 +247,57 @@ static int clear_nonblock(struct libc *c, int *p, int fd) {
   return c->fcntl(fd, p[P_F_SETFL], flags & ~p[P_O_NONBLOCK]);
 }
 
-static void close_from(struct libc *c, int *p, int first) {
-  if (p[P_CLOSE_RANGE] >= 0 &&
-      c->syscall && c->syscall((long)p[P_CLOSE_RANGE], (long)first, (long)~0U, 0L) == 0)
+/* Closes the descriptors from `first` to `last`, or to the end with last < 0. */
+static void close_between(struct libc *c, int *p, int first, int last) {
+  if (last >= 0 && first > last)
     return;
-  for (int fd = first; fd < p[P_MAX_FD]; fd++)
+  if (p[P_CLOSE_RANGE] >= 0 && c->syscall &&
+      c->syscall((long)p[P_CLOSE_RANGE], (long)first, last < 0 ? (long)~0U : (long)last, 0L) == 0)
+    return;
+  for (int fd = first; fd < p[P_MAX_FD] && (last < 0 || fd <= last); fd++)
     c->close(fd);
+}
+
+static void close_from(struct libc *c, int *p, int first) { close_between(c, p, first, -1); }
+
+/* Closes every descriptor from `first` on except those in `keep` (-1 entries are ignored). */
+static void close_from_except(struct libc *c, int *p, int first, const int *keep, int count) {
+  int highest = -1;
+  for (int i = 0; i < count; i++)
+    if (keep[i] > highest)
+      highest = keep[i];
+  for (int fd = first; fd <= highest; fd++) {
+    int kept = 0;
+    for (int i = 0; i < count; i++)
+      if (keep[i] == fd)
+        kept = 1;
+    if (!kept)
+      c->close(fd);
+  }
+  close_from(c, p, highest >= first ? highest + 1 : first);
+}
+
+/*
+ * With --no-close, puts the notification pipe at its number. A descriptor
+ * of the launch itself that sits there (the lock, the report pipe) moves
+ * out of the way first; an inherited one is replaced, which the launcher
+ * rejects beforehand.
+ */
+static int place_notify_fd_in_place(struct libc *c, int *p, int *report_fd, int *pid_fd) {
+  int target = p[P_NOTIFY_TARGET];
+  int source = p[P_NOTIFY_FD];
+
+  if (source < 0)
+    return 0;
+  if (p[P_LOCK_FD] == target && (p[P_LOCK_FD] = c->fcntl(target, p[P_F_DUPFD_CLOEXEC], target + 1)) < 0)
+    return -1;
+  if (*report_fd == target && (*report_fd = c->fcntl(target, p[P_F_DUPFD_CLOEXEC], target + 1)) < 0)
+    return -1;
+  if (*pid_fd == target && (*pid_fd = c->fcntl(target, p[P_F_DUPFD_CLOEXEC], target + 1)) < 0)
+    return -1;
+  if (source == target)
+    return c->fcntl(target, F_SETFD, 0);
+  return c->dup2(source, target) < 0 ? -1 : 0;
 }
 
 /*
@@ -257,20 +305,33 @@ static void close_from(struct libc *c, int *p, int first) {
  * Stdio goes to 0-2. The pidfile lock goes to 3 without close-on-exec, so the
  * lock lives exactly as long as the daemon; it is open read-only, so the
  * daemon cannot rewrite the pid that root's `tinyd stop` will signal. The
- * report pipe goes to 4 and the pidfile's write descriptor to 5, both with
- * close-on-exec, so a successful exec closes them. Each source is first
- * copied above every target, because a source may itself be one of 0-5 when
- * tinyd was started with closed stdio.
+ * notification pipe of --notify-fd goes to its number without close-on-exec.
+ * The report pipe and the pidfile's write descriptor take the lowest free
+ * numbers from 4 on, with close-on-exec, so a successful exec closes them.
+ * Each source is first copied above every target, because a source may
+ * itself be one of the targets when tinyd was started with closed stdio.
  */
 static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_fd, int *pid_fd) {
-  int sources[6] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd, *pid_fd};
-  int copies[6];
-  int floor = DAEMON_FD_PID + 1;
+  int sources[7] = {p[P_STDIN], p[P_STDOUT], p[P_STDERR], p[P_LOCK_FD], *report_fd, p[P_NOTIFY_FD], *pid_fd};
+  int copies[7];
+  int notify_target = p[P_NOTIFY_FD] >= 0 ? p[P_NOTIFY_TARGET] : -1;
+  /* The report pipe and the pid descriptor take the lowest numbers from 4 on
+   * that the notification pipe leaves free. */
+  int next = DAEMON_FD_REPORT;
+  if (next == notify_target)
+    next++;
+  int report_target = next++;
+  if (next == notify_target)
+    next++;
+  int pid_target = next;
+  int floor = (notify_target > pid_target ? notify_target : pid_target) + 1;
 
   if (p[P_FLAGS] & F_NO_CLOSE) {
     for (int i = 0; i < 3; i++)
       if (sources[i] >= 0 && c->dup2(sources[i], i) < 0)
         return -1;
+    if (place_notify_fd_in_place(c, p, report_fd, pid_fd) < 0)
+      return -1;
     for (int i = 0; i < 3; i++)
       if (sources[i] < 0 && clear_nonblock(c, p, i) < 0 && err(c) != 9 /* EBADF */)
         return -1;
@@ -282,10 +343,10 @@ static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_
     return 0;
   }
 
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < 7; i++)
     if (sources[i] >= floor)
       floor = sources[i] + 1;
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < 7; i++) {
     copies[i] = -1;
     if (sources[i] >= 0 && (copies[i] = c->fcntl(sources[i], p[P_F_DUPFD_CLOEXEC], floor)) < 0)
       return -1;
@@ -306,19 +367,25 @@ static int arrange_fds(struct libc *c, int *p, const int *keep_fds, int *report_
       return -1;
   }
   if (copies[4] >= 0) {
-    if (c->dup2(copies[4], DAEMON_FD_REPORT) < 0 ||
-        c->fcntl(DAEMON_FD_REPORT, F_SETFD, FD_CLOEXEC) < 0)
+    if (c->dup2(copies[4], report_target) < 0 ||
+        c->fcntl(report_target, F_SETFD, FD_CLOEXEC) < 0)
       return -1;
-    *report_fd = DAEMON_FD_REPORT;
+    *report_fd = report_target;
   }
-  if (copies[5] >= 0) {
-    if (c->dup2(copies[5], DAEMON_FD_PID) < 0 ||
-        c->fcntl(DAEMON_FD_PID, F_SETFD, FD_CLOEXEC) < 0)
+  if (copies[6] >= 0) {
+    if (c->dup2(copies[6], pid_target) < 0 ||
+        c->fcntl(pid_target, F_SETFD, FD_CLOEXEC) < 0)
       return -1;
-    *pid_fd = DAEMON_FD_PID;
+    *pid_fd = pid_target;
   }
+  /* dup2 leaves the new descriptor without close-on-exec, so the daemon inherits it. */
+  if (copies[5] >= 0 && c->dup2(copies[5], notify_target) < 0)
+    return -1;
 
-  close_from(c, p, DAEMON_FD_PID + 1);
+  {
+    int keep[3] = {copies[4] >= 0 ? report_target : -1, notify_target, copies[6] >= 0 ? pid_target : -1};
+    close_from_except(c, p, DAEMON_FD_REPORT, keep, 3);
+  }
   return 0;
 }
 

@@ -15,11 +15,8 @@ static int (*getpgid_fn)(int);
 static int (*getsid_fn)(int);
 static int (*pipe_fn)(int *);
 static int (*waitpid_fn)(int, int *, int);
-static int (*dup2_fn)(int, int);
 static int (*prctl_fn)(int, ...);
-static int (*socket_fn)(int, int, int);
 static int (*socketpair_fn)(int, int, int, int *);
-static ssize_t (*sendto_fn)(int, const void *, size_t, int, const void *, int);
 
 /* Looks the functions up once; returns 0, or -1 when one is missing. */
 int tinyd_syscalls_init(long rtld_default) {
@@ -35,13 +32,10 @@ int tinyd_syscalls_init(long rtld_default) {
   getsid_fn = dlsym(rtld, "getsid");
   pipe_fn = dlsym(rtld, "pipe");
   waitpid_fn = dlsym(rtld, "waitpid");
-  dup2_fn = dlsym(rtld, "dup2");
   prctl_fn = dlsym(rtld, "prctl"); /* Linux only */
-  socket_fn = dlsym(rtld, "socket");
   socketpair_fn = dlsym(rtld, "socketpair");
-  sendto_fn = dlsym(rtld, "sendto");
   return (errno_of && flock_fn && kill_fn && setsid_fn && getpgid_fn && getsid_fn && pipe_fn && waitpid_fn &&
-          dup2_fn && socket_fn && socketpair_fn && sendto_fn) ? 0 : -1;
+          socketpair_fn) ? 0 : -1;
 }
 
 static int result(int value) { return value < 0 ? -*errno_of() : value; }
@@ -53,13 +47,8 @@ int tinyd_getpgid(int pid) { return result(getpgid_fn(pid)); }
 int tinyd_getsid(int pid) { return result(getsid_fn(pid)); }
 int tinyd_pipe(int *fds) { return result(pipe_fn(fds)); }
 int tinyd_waitpid(int pid, int *status, int options) { return result(waitpid_fn(pid, status, options)); }
-int tinyd_dup2(int from, int to) { return result(dup2_fn(from, to)); }
-int tinyd_socket(int domain, int type, int protocol) { return result(socket_fn(domain, type, protocol)); }
 int tinyd_socketpair(int domain, int type, int protocol, int *fds) {
   return result(socketpair_fn(domain, type, protocol, fds));
-}
-int tinyd_sendto(int fd, const void *data, int length, const void *address, int address_length) {
-  return result((int)sendto_fn(fd, data, (size_t)length, 0, address, address_length));
 }
 
 /* Sets the thread name that Linux shows as /proc/PID/comm (16 bytes with the NUL). */

@@ -37,6 +37,24 @@ export interface PlatformConstants {
   /** RLIM_INFINITY, the value of an unlimited resource. */
   RLIM_INFINITY: bigint;
   PRIO_PROCESS: number;
+
+  // Sockets, descriptors and clocks, for readiness and tinyd/posix.
+  SIG_UNBLOCK: number;
+  AF_UNIX: number;
+  SOCK_DGRAM: number;
+  /** Flags ORed into socket(2)'s type; 0 where the platform has none (macOS), which then uses fcntl. */
+  SOCK_CLOEXEC: number;
+  SOCK_NONBLOCK: number;
+  /** Size of sockaddr_un's sun_path, the terminating NUL included. */
+  SUN_PATH_BYTES: number;
+  /** True where sockaddr_un starts with a one-byte sun_len (the BSDs and macOS). */
+  SUN_LEN_FIELD: boolean;
+  F_GETFD: number;
+  F_SETFD: number;
+  FD_CLOEXEC: number;
+  POLLIN: number;
+  POLLHUP: number;
+  CLOCK_MONOTONIC: number;
 }
 
 /** The resource names that --limit accepts, as in prlimit(1) and ulimit. */
@@ -69,6 +87,19 @@ const linux: PlatformConstants = {
   // ~0UL: rlim_t is unsigned 64 bits on every 64-bit Linux ABI.
   RLIM_INFINITY: 0xffff_ffff_ffff_ffffn,
   PRIO_PROCESS: 0,
+  SIG_UNBLOCK: 1,
+  AF_UNIX: 1,
+  SOCK_DGRAM: 2,
+  SOCK_CLOEXEC: 0o2000000,
+  SOCK_NONBLOCK: 0o4000,
+  SUN_PATH_BYTES: 108,
+  SUN_LEN_FIELD: false,
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+  POLLIN: 0x1,
+  POLLHUP: 0x10,
+  CLOCK_MONOTONIC: 1,
 };
 
 const darwin: PlatformConstants = {
@@ -97,6 +128,19 @@ const darwin: PlatformConstants = {
   // (1 << 63) - 1 on macOS and FreeBSD.
   RLIM_INFINITY: 0x7fff_ffff_ffff_ffffn,
   PRIO_PROCESS: 0,
+  SIG_UNBLOCK: 2,
+  AF_UNIX: 1,
+  SOCK_DGRAM: 2,
+  SOCK_CLOEXEC: 0,
+  SOCK_NONBLOCK: 0,
+  SUN_PATH_BYTES: 104,
+  SUN_LEN_FIELD: true,
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+  POLLIN: 0x1,
+  POLLHUP: 0x10,
+  CLOCK_MONOTONIC: 6,
 };
 
 const freebsd: PlatformConstants = {
@@ -108,6 +152,9 @@ const freebsd: PlatformConstants = {
   SYS_close_range: 575,
   // RLIMIT_AS is RLIMIT_VMEM on FreeBSD.
   RLIMIT: { cpu: 0, fsize: 1, stack: 3, core: 4, memlock: 6, nproc: 7, nofile: 8, as: 10 },
+  SOCK_CLOEXEC: 0x10000000,
+  SOCK_NONBLOCK: 0x20000000,
+  CLOCK_MONOTONIC: 4,
 };
 
 function selectConstants(): PlatformConstants {

@@ -131,7 +131,7 @@ export async function spawnSupervised(plan: StartPlan, config: SupervisorConfig)
     if (!result.ok) throw launchError(result);
     const supervisorPid = result.pid;
     // From here on the supervisor may write to the output files, so a failure keeps them.
-    for (const file of resources.files) file.created = false;
+    resources.keepOutputFiles();
 
     writeSync(control[0], `${JSON.stringify(config)}\n`);
     const report = await readReport(control[0]);

@@ -45,9 +45,9 @@ function readConfig(): SupervisorConfig {
   return JSON.parse(Buffer.concat(chunks).toString("utf8")) as SupervisorConfig;
 }
 
-function reportToLauncher(line: string): void {
+function reportToLauncher(line: string, fd: number = CONTROL_FD): void {
   try {
-    writeSync(CONTROL_FD, `${line}\n`);
+    writeSync(fd, `${line}\n`);
   } catch {
     // The launcher is gone; the supervisor goes on.
   }
@@ -288,11 +288,18 @@ class Supervisor {
   }
 }
 
-/** Puts /dev/null on fd 0 once the launcher has its report. */
-function detachControl(): void {
+/**
+ * Moves the control socket off fd 0 and puts /dev/null there, then returns
+ * the socket's new descriptor. This happens before the report, so the
+ * supervisor's stdin is /dev/null by the time the launcher returns.
+ */
+function detachControl(): number {
+  const control = openSync("/dev/null", fs.O_RDONLY | constants.O_CLOEXEC);
   const devNull = openSync("/dev/null", fs.O_RDONLY | constants.O_CLOEXEC);
+  dup2(CONTROL_FD, control);
   dup2(devNull, CONTROL_FD);
   closeSync(devNull);
+  return control;
 }
 
 export async function runSupervisor(): Promise<never> {
@@ -334,8 +341,9 @@ export async function runSupervisor(): Promise<never> {
     process.exit(exitCode);
   }
 
-  reportToLauncher(`ok ${process.pid} ${first.pid}`);
-  detachControl();
+  const control = detachControl();
+  reportToLauncher(`ok ${process.pid} ${first.pid}`, control);
+  closeSync(control);
 
   let status: number;
   try {

@@ -6,8 +6,8 @@
  * Each line goes out with sendto(2) to the socket's path, so a syslog daemon
  * that restarts and recreates its socket is picked up by the next line.
  */
-import { closeSync } from "node:fs";
-import { datagramSocket, sendDatagram, unixAddress } from "../posix/libc";
+import { close, sendto } from "../posix/libc";
+import { openDatagramSocket, unixAddress } from "../posix/socket";
 import type { SyslogSettings } from "./config";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -24,7 +24,7 @@ const MAX_MESSAGE_BYTES = 8192;
 
 export class SyslogClient {
   private readonly fd: number;
-  private readonly address: Buffer;
+  private readonly address: Uint8Array;
   /** Lines dropped since the last one that went through, reported with the next success. */
   private dropped = 0;
 
@@ -32,7 +32,7 @@ export class SyslogClient {
     private readonly settings: SyslogSettings,
     private readonly pid: number,
   ) {
-    this.fd = datagramSocket();
+    this.fd = openDatagramSocket(false);
     this.address = unixAddress(settings.socket);
   }
 
@@ -43,7 +43,7 @@ export class SyslogClient {
     let data = Buffer.from(header + message);
     if (data.length > MAX_MESSAGE_BYTES) data = data.subarray(0, MAX_MESSAGE_BYTES);
     try {
-      sendDatagram(this.fd, data, this.address);
+      sendto(this.fd, data, this.address);
     } catch {
       // NOTE: lines sent while no syslog daemon listens are lost; the count
       // of them goes out with the next line that gets through.
@@ -59,6 +59,6 @@ export class SyslogClient {
   }
 
   close(): void {
-    closeSync(this.fd);
+    close(this.fd);
   }
 }
