@@ -31,6 +31,8 @@ export interface SupervisorStatus {
   /** Seconds the current child has been up; null between children. */
   uptimeSeconds: number | null;
   startedAt: string;
+  /** Whether the current child reported ready; null when no readiness was asked for. */
+  ready: boolean | null;
 }
 
 export interface DaemonStatus {
@@ -68,6 +70,7 @@ function supervisorStatus(supervisor: SupervisorState): SupervisorStatus {
     lastExit: supervisor.lastExit,
     uptimeSeconds: started === null ? null : Math.max(0, Math.round((Date.now() - started) / 1000)),
     startedAt: supervisor.supervisorStartedAt,
+    ready: supervisor.ready ?? null,
   };
 }
 

@@ -102,7 +102,8 @@ export async function spawnDaemon(command: readonly string[], options: DaemonOpt
     if (plan.readiness) {
       // Loaded only when needed, to keep the plain start's imports lean.
       const { StartReadiness } = await import("./readiness/start");
-      readiness = StartReadiness.prepare(plan.readiness, plan.stderr, keepStdio);
+      const { socketOwner } = await import("./readiness/start");
+      readiness = StartReadiness.prepare(plan.readiness, plan.stderr, keepStdio, socketOwner(plan.runAs?.credentials ?? null));
     }
 
     const result = await launch(

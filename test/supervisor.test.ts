@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { alive, IS_ROOT, isLocked, LAUNCH_METHODS, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
+import { alive, IS_ROOT, isLocked, LAUNCH_METHODS, procEnviron, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
 
 const HAS_PYTHON = Bun.which("python3") !== null;
 const FIXTURES = join(import.meta.dir, "fixtures");
@@ -450,6 +450,78 @@ describe("supervisor (native only)", () => {
     expect(procStatus(supervisor).get("Uid")).toBe("0\t0\t0\t0");
     expect(procStatus(child).get("Uid")).toBe("65534\t65534\t65534\t65534");
     expect(procStatus(child).get("Groups")).toBe("");
+  });
+
+  test("first child's readiness gates the launcher", async () => {
+    if (!HAS_PYTHON) {
+      console.log("skipped: python3 is the sd_notify client of this test");
+      return;
+    }
+    const dir = tempDir();
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    const log = join(dir, "app.log");
+    const marker = join(dir, "ready-at");
+    const notify = `import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b"STATUS=warming up\\nREADY=1", os.environ["NOTIFY_SOCKET"])`;
+    // The child reports ready after 0.3 s; the launcher must not return before.
+    const script = `sleep 0.3; date +%s%N > ${marker}; python3 -c '${notify}'; exec sleep 300`;
+    const started = Date.now();
+    const result = await tinyd(["-r", "--wait-ready=10", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", script]);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+
+    const child = readPid(pidfile);
+    const env = procEnviron(child);
+    expect(env.has("NOTIFY_SOCKET")).toBe(true);
+    // The socket is gone once the child is ready, so its later children cannot use it.
+    expect(existsSync(env.get("NOTIFY_SOCKET")!)).toBe(false);
+
+    const status = JSON.parse((await tinyd(["status", "--json", "-p", pidfile])).stdout);
+    expect(status.supervisor.ready).toBe(true);
+    const lines = logLines(log);
+    expect(lines.some((line) => line.endsWith(`child ${child} status: warming up`))).toBe(true);
+    expect(lines.some((line) => new RegExp(`child ${child} is ready after \\d+ ms \\(sd_notify\\)$`).test(line))).toBe(true);
+  });
+
+  test("restart's readiness is logged", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "app.pid");
+    const log = join(dir, "app.log");
+    // s6 style: a newline on fd 5.
+    const result = await tinyd(["-r", "-R", "0", "--notify-fd", "5", "-p", pidfile, "-o", log, "--", "sh", "-c", "echo >&5; exec sleep 300"]);
+    expect(result.exitCode).toBe(0);
+    const first = readPid(pidfile);
+    process.kill(first, "SIGKILL");
+    const second = await pidOnceWritten(pidfile, first);
+    await waitFor(() => logLines(log).some((line) => line.includes(`child ${second} is ready after`)), "the restart's readiness in the log");
+    expect(logLines(log).some((line) => line.includes(`child ${second} is ready after`) && line.endsWith("(notify-fd)"))).toBe(true);
+  });
+
+  test("child exiting before ready exits 69", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "app.pid");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const log = join(dir, "app.log");
+    const result = await tinyd(["-r", "--wait-ready=10", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", "echo cannot bind >&2; exit 3"]);
+    expect(result.exitCode).toBe(69);
+    expect(result.stderr).toBe(`tinyd: the daemon exited with status 3 before it reported ready; see ${log}\n`);
+    expect(existsSync(pidfile)).toBe(false);
+    expect(existsSync(supervisorPidfile)).toBe(false);
+    expect(logLines(log)).toContain("cannot bind");
+    expect(taggedProcesses().filter((pid) => procStat(pid)?.comm === "tinyd")).toEqual([]);
+  });
+
+  test("child never ready times out with 75", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "app.pid");
+    const result = await tinyd(["-r", "--wait-ready=0.5", "-p", pidfile, "--", "sleep", "300"]);
+    expect(result.exitCode).toBe(75);
+    expect(result.stderr).toBe("tinyd: the daemon did not report ready within 0.5 s and was stopped\n");
+    expect(existsSync(pidfile)).toBe(false);
+    await Bun.sleep(100);
+    expect(taggedProcesses().filter((pid) => ["sleep", "tinyd"].includes(procStat(pid)?.comm ?? ""))).toEqual([]);
   });
 
   test("missing syslog socket exits 69", async () => {

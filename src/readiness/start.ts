@@ -12,8 +12,9 @@ import { constants } from "../posix/constants";
 import { strerror } from "../posix/libc";
 import { processGroup, terminateProcessGroups } from "../process-group";
 import { ReadinessListener, type ReadinessState } from "./listener";
+import type { Credentials } from "../launch/request";
 import { NOTIFY_FD_ENV } from "./notify-fd";
-import { NOTIFY_SOCKET_ENV } from "./sd-notify";
+import { NOTIFY_SOCKET_ENV, type SocketOwner } from "./sd-notify";
 
 /** Result of a successful wait. */
 export interface ReadyDaemon {
@@ -51,8 +52,8 @@ export class StartReadiness {
    * to a private file instead until it is ready, so that a failure can quote
    * it. A daemon with an stderr file of its own is quoted from that file.
    */
-  static prepare(plan: ReadinessPlan, stderrPath: string | null, stderrKept: boolean): StartReadiness {
-    const listener = ReadinessListener.open({ notifyFd: plan.notifyFd });
+  static prepare(plan: ReadinessPlan, stderrPath: string | null, stderrKept: boolean, owner?: SocketOwner): StartReadiness {
+    const listener = ReadinessListener.open({ notifyFd: plan.notifyFd, owner });
     try {
       if (stderrPath !== null) return new StartReadiness(plan, listener, null, { path: stderrPath, offset: regularFileSize(stderrPath), captured: false });
       if (stderrKept) return new StartReadiness(plan, listener, null, null);
@@ -68,12 +69,7 @@ export class StartReadiness {
 
   /** Returns the daemon's environment: `base` with the readiness variables set by tinyd alone. */
   environment(base: readonly string[]): string[] {
-    const ours = this.listener.environment;
-    const kept = base.filter((entry) => {
-      const key = entry.slice(0, entry.indexOf("="));
-      return key !== NOTIFY_SOCKET_ENV && key !== NOTIFY_FD_ENV;
-    });
-    return [...kept, ...Object.entries(ours).map(([key, value]) => `${key}=${value}`)];
+    return withReadinessEnvironment(base, this.listener);
   }
 
   get notifyFd(): { source: number; target: number } | null {
@@ -187,4 +183,24 @@ export function readTail(path: string, offset: number): string[] {
 function writePid(pidfile: PidfileLock, pid: number): void {
   ftruncateSync(pidfile.writeFd, 0);
   writeSync(pidfile.writeFd, `${pid}\n`, 0);
+}
+
+/**
+ * Returns the owner that the readiness socket needs for a daemon that runs
+ * with other credentials, or undefined when it keeps tinyd's. Without it,
+ * a daemon started with -u could not connect to its socket (mode 0600 in a
+ * directory of mode 0700).
+ */
+export function socketOwner(credentials: Credentials | null): SocketOwner | undefined {
+  if (credentials === null) return undefined;
+  return { uid: credentials.uid ?? process.getuid!(), gid: credentials.gid };
+}
+
+/** Returns `base` with the readiness variables of `listener`, and no others of that name. */
+export function withReadinessEnvironment(base: readonly string[], listener: ReadinessListener): string[] {
+  const kept = base.filter((entry) => {
+    const key = entry.slice(0, entry.indexOf("="));
+    return key !== NOTIFY_SOCKET_ENV && key !== NOTIFY_FD_ENV;
+  });
+  return [...kept, ...Object.entries(listener.environment).map(([key, value]) => `${key}=${value}`)];
 }

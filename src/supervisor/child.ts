@@ -12,6 +12,8 @@ import { launchNative } from "../launch/native";
 import { LaunchStep } from "../launch/request";
 import { constants } from "../posix/constants";
 import { type ExitStatus, pipe, reapChild, strerror, unblockAllSignals } from "../posix/libc";
+import type { ReadinessListener } from "../readiness/listener";
+import { withReadinessEnvironment } from "../readiness/start";
 import type { SupervisorConfig } from "./config";
 
 export interface Child {
@@ -72,7 +74,14 @@ function envObject(entries: string[]): Record<string, string> {
  * Starts the child. `capture` gives it pipes for stdout and stderr; otherwise
  * its stdio is /dev/null. Throws ChildStartError when it cannot be started.
  */
-export async function startChild(config: SupervisorConfig, capture: boolean, native: boolean): Promise<Child> {
+export async function startChild(
+  config: SupervisorConfig,
+  capture: boolean,
+  native: boolean,
+  readiness: ReadinessListener | null = null,
+): Promise<Child> {
+  const env = readiness ? withReadinessEnvironment(config.env, readiness) : config.env;
+  const notifyFd = readiness?.inheritedFd ?? null;
   const devNull = openSync("/dev/null", fs.O_RDWR | constants.O_CLOEXEC);
   const out = capture ? pipe() : null;
   const err = capture ? pipe() : null;
@@ -89,7 +98,7 @@ export async function startChild(config: SupervisorConfig, capture: boolean, nat
       result = launchNative({
         path: config.path,
         argv: config.command,
-        env: config.env,
+        env,
         cwd: config.cwd,
         umask: config.umask,
         stdin: devNull,
@@ -105,9 +114,11 @@ export async function startChild(config: SupervisorConfig, capture: boolean, nat
         chroot: config.chroot,
         nice: config.nice,
         limits: config.limits,
+        notifyFd,
       });
     } finally {
       closeWriteEnds();
+      readiness?.launched();
     }
     if (!result.ok) {
       if (out) closeSync(out[0]);
@@ -131,23 +142,30 @@ export async function startChild(config: SupervisorConfig, capture: boolean, nat
   }
   // Bun.spawn passes the signal mask on, so the child's must be empty here.
   unblockAllSignals();
+  const stdio: (number | "ignore")[] = [devNull, out ? out[1] : devNull, err ? err[1] : devNull];
+  if (notifyFd) {
+    while (stdio.length < notifyFd.target) stdio.push("ignore");
+    stdio[notifyFd.target] = notifyFd.source;
+  }
   let proc: Bun.Subprocess;
   try {
     proc = Bun.spawn([config.path, ...config.command.slice(1)], {
       argv0: config.command[0],
       cwd: config.cwd ?? process.cwd(),
-      env: envObject(config.env),
-      stdio: [devNull, out ? out[1] : devNull, err ? err[1] : devNull],
+      env: envObject(env),
+      stdio: stdio as never,
       detached: true,
     });
   } catch (error) {
     closeWriteEnds();
+    readiness?.launched();
     if (out) closeSync(out[0]);
     if (err) closeSync(err[0]);
     const code = (error as NodeJS.ErrnoException).code === "ENOENT" ? 127 : 126;
     throw new ChildStartError(`cannot start '${config.command[0]}': ${(error as Error).message}`, code);
   }
   closeWriteEnds();
+  readiness?.launched();
   const exited = proc.exited.then(() => ({
     code: proc.signalCode ? null : proc.exitCode,
     signal: proc.signalCode ? ((osConstants.signals as Record<string, number>)[proc.signalCode] ?? null) : null,

@@ -5,7 +5,7 @@
 import { resolve } from "node:path";
 import { usageError } from "../errors";
 import type { Credentials, ResourceLimit } from "../launch/request";
-import type { StartPlan } from "../options";
+import type { ReadinessPlan, StartPlan } from "../options";
 import { DEFAULT_RESTART_SETTINGS, type RestartSettings } from "./policy";
 
 /** Options of supervised mode, as the command line and the library give them. */
@@ -76,6 +76,8 @@ export interface SupervisorConfig {
   restart: RestartSettings;
   stopTimeoutMs: number;
   title: string | null;
+  /** Readiness each child must report; the first child's gates the launcher. Null for none. */
+  readiness: ReadinessPlan | null;
   /** Privileges and resources of each child; the supervisor itself keeps tinyd's. */
   credentials: Credentials | null;
   chroot: string | null;
@@ -290,6 +292,7 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     restart,
     stopTimeoutMs: seconds(options.stopTimeout, "stop-timeout", DEFAULT_STOP_TIMEOUT_SECONDS) * 1000,
     title: options.title ?? null,
+    readiness: plan.readiness ?? null,
     credentials: plan.runAs?.credentials ?? null,
     chroot: plan.chroot,
     nice: plan.nice,

@@ -50,8 +50,8 @@ function supervisorEnvironment(config: SupervisorConfig): string[] {
   return [...config.env, `${ROLE_ENV.supervisor}=1`];
 }
 
-/** Reads one line from the control socket, or null at end-of-file or timeout. */
-async function readReport(fd: number): Promise<string | null> {
+/** Reads one line from the control socket, or null at end-of-file or timeout; a null timeout waits without a limit. */
+async function readReport(fd: number, timeoutMs: number | null): Promise<string | null> {
   const decoder = new TextDecoder();
   let text = "";
   const reading = (async () => {
@@ -62,7 +62,8 @@ async function readReport(fd: number): Promise<string | null> {
     }
     return null;
   })();
-  const timeout = Bun.sleep(REPORT_TIMEOUT_MS).then(() => null);
+  if (timeoutMs === null) return reading;
+  const timeout = Bun.sleep(timeoutMs).then(() => null);
   return Promise.race([reading, timeout]);
 }
 
@@ -134,7 +135,9 @@ export async function spawnSupervised(plan: StartPlan, config: SupervisorConfig)
     resources.keepOutputFiles();
 
     writeSync(control[0], `${JSON.stringify(config)}\n`);
-    const report = await readReport(control[0]);
+    // With readiness, the report waits for the first child's; the supervisor enforces that timeout.
+    const readinessMs = config.readiness ? config.readiness.timeoutMs : 0;
+    const report = await readReport(control[0], readinessMs === null ? null : readinessMs + REPORT_TIMEOUT_MS);
     if (report === null) {
       try {
         kill(supervisorPid, constants.SIGKILL);
@@ -157,6 +160,8 @@ export async function spawnSupervised(plan: StartPlan, config: SupervisorConfig)
       const message = error ? error[2]! : `unexpected report from the supervisor: ${report}`;
       let code: ErrorCode = "E_LAUNCH";
       if (exitCode === ExitCode.FAILURE) code = "E_ALREADY_RUNNING";
+      if (exitCode === ExitCode.UNAVAILABLE) code = "E_NOT_READY";
+      if (exitCode === ExitCode.TEMPORARY_FAILURE) code = "E_TIMEOUT";
       if (exitCode >= ExitCode.NOT_EXECUTABLE) code = "E_EXEC";
       throw new TinydError(code, message, exitCode, { supervisorPid });
     }

@@ -20,6 +20,8 @@ export interface SupervisorState {
   lastExit: { code: number | null; signal: string | null; at: string } | null;
   /** "running", "restarting" (waiting out a delay) or "stopping". */
   phase: "running" | "restarting" | "stopping";
+  /** Whether the current child reported ready; null when no readiness was asked for. */
+  ready: boolean | null;
   command: string[];
   childPidfile: string | null;
   supervisorPidfile: string | null;

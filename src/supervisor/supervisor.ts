@@ -13,6 +13,8 @@ import { acquirePidfile, type PidfileLock, releasePidfile } from "../pidfile";
 import { constants } from "../posix/constants";
 import { dup2, type ExitStatus, kill, setProcessName, umask } from "../posix/libc";
 import { parseSignal, signalName } from "../signals";
+import { ReadinessListener, type WaitOutcome } from "../readiness/listener";
+import { socketOwner } from "../readiness/start";
 import { type Child, ChildStartError, reapWaiting, startChild } from "./child";
 import type { SupervisorConfig } from "./config";
 import { OutputRouter, type Stream } from "./output";
@@ -32,6 +34,13 @@ const OUTPUT_DRAIN_MS = 1000;
 const HOUSEKEEPING_MS = 5000;
 
 const SEVERITY = { err: 3, warning: 4, notice: 5, info: 6 } as const;
+
+/** A child with the copying of its output and the wait for its readiness under way. */
+interface SupervisedChild extends Child {
+  output: Promise<void>;
+  /** Settles with the readiness outcome; null without readiness. */
+  readiness: Promise<WaitOutcome> | null;
+}
 
 function readConfig(): SupervisorConfig {
   const chunks: Buffer[] = [];
@@ -69,6 +78,8 @@ class Supervisor {
   private child: Child | null = null;
   private childLock: PidfileLock | null = null;
   private lastExit: SupervisorState["lastExit"] = null;
+  /** Whether the current child reported ready; null without readiness. */
+  private childReady: boolean | null = null;
   private phase: SupervisorState["phase"] = "running";
   private stopRequested = false;
   private wakeUp: (() => void) | null = null;
@@ -113,6 +124,7 @@ class Supervisor {
       restarts: this.policy.restarts,
       lastExit: this.lastExit,
       phase: this.phase,
+      ready: this.childReady,
       command: this.config.command,
       childPidfile: this.config.childPidfile,
       supervisorPidfile: this.config.supervisorPidfile,
@@ -131,15 +143,63 @@ class Supervisor {
     if (pid !== null) writeSync(this.childLock.writeFd, `${pid}\n`, 0);
   }
 
-  /** Starts a child and begins copying its output. Throws ChildStartError. */
-  async startChild(): Promise<Child> {
-    const child = await startChild(this.config, this.router.capturesOutput, this.native);
+  /**
+   * Starts a child, begins copying its output and, with readiness, begins
+   * waiting for its report. Throws ChildStartError.
+   */
+  async startChild(): Promise<SupervisedChild> {
+    const listener = this.config.readiness ? ReadinessListener.open({ notifyFd: this.config.readiness.notifyFd, owner: socketOwner(this.config.credentials) }) : null;
+    let child: Child;
+    try {
+      child = await startChild(this.config, this.router.capturesOutput, this.native, listener);
+    } catch (error) {
+      listener?.close();
+      throw error;
+    }
     this.child = child;
+    this.childReady = listener ? false : null;
     this.phase = "running";
     this.writeChildPid(child.pid);
     this.saveState();
     if (this.config.title !== null) setProcessName(`${this.config.title}[${child.pid}]`);
-    return child;
+    this.log(`started child ${child.pid}: ${this.config.command.join(" ")}`, SEVERITY.info);
+
+    // The output is copied from the start: a child whose pipe fills up
+    // before it reports ready would wait forever.
+    const output = Promise.all([this.copyOutput(child.stdout, 1), this.copyOutput(child.stderr, 2)]).then(() => undefined);
+    const readiness = listener ? this.watchReadiness(child, listener) : null;
+    return { ...child, output, readiness };
+  }
+
+  /**
+   * Waits for a child's readiness report and logs the outcome. A child that
+   * does not report in time is stopped, and the restart policy then treats
+   * it like any other child that ended.
+   */
+  private async watchReadiness(child: Child, listener: ReadinessListener): Promise<WaitOutcome> {
+    const timeoutMs = this.config.readiness!.timeoutMs;
+    let result: WaitOutcome;
+    try {
+      result = await listener.wait({
+        timeoutMs,
+        exited: child.exited,
+        onStatus: (status) => this.log(`child ${child.pid} status: ${status}`, SEVERITY.info),
+      });
+    } finally {
+      listener.close();
+    }
+    if (this.child?.pid !== child.pid) return result;
+
+    if (result.outcome === "ready") {
+      this.childReady = true;
+      this.saveState();
+      const waited = Date.now() - child.startedAt.getTime();
+      this.log(`child ${child.pid} is ready after ${waited} ms (${result.state.readyBy})`, SEVERITY.notice);
+    } else if (result.outcome === "timeout") {
+      this.log(`child ${child.pid} did not report ready within ${timeoutMs! / 1000} s; stopping it`, SEVERITY.err);
+      this.stopChild(parseSignal("TERM"));
+    }
+    return result;
   }
 
   private copyOutput(fd: number | null, stream: Stream): Promise<void> {
@@ -219,14 +279,12 @@ class Supervisor {
   }
 
   /** Runs children until a stop or the policy ends the service; returns the supervisor's exit status. */
-  async run(first: Child): Promise<number> {
-    let child: Child | null = first;
+  async run(first: SupervisedChild): Promise<number> {
+    let child: SupervisedChild | null = first;
     for (;;) {
-      this.log(`started child ${child.pid}: ${this.config.command.join(" ")}`, SEVERITY.info);
-      const output = Promise.all([this.copyOutput(child.stdout, 1), this.copyOutput(child.stderr, 2)]);
       const exit = await child.exited;
       const uptimeMs = Date.now() - child.startedAt.getTime();
-      await Promise.race([output, Bun.sleep(OUTPUT_DRAIN_MS)]);
+      await Promise.race([child.output, Bun.sleep(OUTPUT_DRAIN_MS)]);
       if (this.killTimer !== null) clearTimeout(this.killTimer);
       this.killTimer = null;
 
@@ -331,7 +389,7 @@ export async function runSupervisor(): Promise<never> {
     process.on(`SIG${name}`, () => supervisor.forward(parseSignal(name)));
   }
 
-  let first: Child;
+  let first: SupervisedChild;
   try {
     first = await supervisor.startChild();
   } catch (error) {
@@ -339,6 +397,22 @@ export async function runSupervisor(): Promise<never> {
     const exitCode = error instanceof ChildStartError ? error.exitCode : 70;
     reportToLauncher(`error ${exitCode} ${(error as Error).message}`);
     process.exit(exitCode);
+  }
+
+  // With readiness, the launcher returns only once the first child is ready.
+  const readiness = first.readiness ? await first.readiness : null;
+  if (readiness && readiness.outcome !== "ready") {
+    const exit = await first.exited;
+    await Promise.race([first.output, Bun.sleep(OUTPUT_DRAIN_MS)]);
+    supervisor.cleanUp();
+    const where = config.stderr ?? config.stdout;
+    const see = where ? `; see ${where}` : "";
+    if (readiness.outcome === "timeout") {
+      reportToLauncher(`error 75 the daemon did not report ready within ${config.readiness!.timeoutMs! / 1000} s and was stopped${see}`);
+      process.exit(75);
+    }
+    reportToLauncher(`error 69 the daemon exited with ${describeExit(exit)} before it reported ready${see}`);
+    process.exit(69);
   }
 
   const control = detachControl();
