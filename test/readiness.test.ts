@@ -4,9 +4,9 @@
  * launch paths.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { alive, LAUNCH_METHODS, procEnviron, procFds, procStat, readPid, ROOT, taggedProcesses, tempDir, tinyd, waitFor } from "./helpers";
+import { alive, IS_ROOT, LAUNCH_METHODS, procEnviron, procFds, procStat, procStatus, readPid, ROOT, taggedProcesses, tempDir, tinyd, waitFor } from "./helpers";
 
 const HAS_PYTHON = Bun.which("python3") !== null;
 const HAS_SYSTEMD_NOTIFY = Bun.which("systemd-notify") !== null;
@@ -282,5 +282,21 @@ describe("wait-ready usage", () => {
     const failed = await tinyd(["--wait-ready=20", "--", "sh", "-c", "echo oops >&2; exit 1"], { env: { TMPDIR: tmp } });
     expect(failed.exitCode).toBe(69);
     expect(leftovers()).toEqual([]);
+  });
+
+  test("socket reaches a daemon run as nobody", async () => {
+    const python = "/usr/bin/python3";
+    if (!IS_ROOT || !existsSync(python)) {
+      console.log("skipped: needs root and /usr/bin/python3 to send READY=1 as nobody");
+      return;
+    }
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const pidfile = join(dir, "d.pid");
+    const send = 'import os, socket, time; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"]); time.sleep(300)';
+    const result = await tinyd(["-u", "nobody", "--wait-ready=10", "-p", pidfile, "--", python, "-c", send]);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    expect(procStatus(readPid(pidfile)).get("Uid")).toBe("65534\t65534\t65534\t65534");
   });
 });
