@@ -3,7 +3,7 @@
  * restarting real children, checked through pidfiles, logs and /proc.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { chownSync, existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { alive, IS_ROOT, isLocked, LAUNCH_METHODS, procEnviron, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
 
@@ -522,6 +522,45 @@ describe("supervisor (native only)", () => {
     expect(existsSync(pidfile)).toBe(false);
     await Bun.sleep(100);
     expect(taggedProcesses().filter((pid) => ["sleep", "tinyd"].includes(procStat(pid)?.comm ?? ""))).toEqual([]);
+  });
+
+  test("supervisor-user drops the supervisor too", async () => {
+    if (!IS_ROOT) {
+      console.log("skipped: needs root to switch the supervisor to nobody");
+      return;
+    }
+    const dir = tempDir();
+    chownSync(dir, 65534, 65534);
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    const result = await tinyd(["-r", "--supervisor-user", "nobody", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"]);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    const child = readPid(pidfile);
+    expect(procStatus(supervisor).get("Uid")).toBe("65534\t65534\t65534\t65534");
+    expect(procStatus(supervisor).get("Groups")).toBe("");
+    expect(procStatus(child).get("Uid")).toBe("65534\t65534\t65534\t65534");
+
+    // It can still restart and stop its child, and remove its pidfiles from a directory it may write to.
+    process.kill(child, "SIGKILL");
+    const second = await pidOnceWritten(pidfile, child);
+    expect(procStatus(second).get("Uid")).toBe("65534\t65534\t65534\t65534");
+    expect((await tinyd(["stop", "-p", supervisorPidfile])).exitCode).toBe(0);
+    expect(existsSync(pidfile)).toBe(false);
+    expect(existsSync(supervisorPidfile)).toBe(false);
+  });
+
+  test("supervisor-user and another -u exit 64", async () => {
+    if (!IS_ROOT) {
+      console.log("skipped: needs root to name users to switch to");
+      return;
+    }
+    const result = await tinyd(["-r", "--supervisor-user", "nobody", "-u", "root", "--", "sleep", "1"]);
+    expect(result.exitCode).toBe(64);
+    expect(result.stderr).toBe(
+      "tinyd: -u root and --supervisor-user nobody name different users, but a supervisor that is not root cannot start its child as another user: give the same user or leave one out\n",
+    );
   });
 
   test("missing syslog socket exits 69", async () => {

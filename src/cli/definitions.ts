@@ -88,6 +88,11 @@ export const startOptions: OptionDefs = {
     description: "Write the supervisor's pid to FILE, locked while it runs; -p then holds the child's pid",
   },
   supervise: { type: "boolean", description: "Run the command under a supervisor even without another supervision option" },
+  "supervisor-user": {
+    type: "string",
+    valueHint: "USER[:GROUP]",
+    description: "Switch the supervisor itself to USER once its pidfiles and log files are open (default: it keeps tinyd's user and only the child drops privileges)",
+  },
   "stop-timeout": {
     type: "string",
     valueHint: "SECONDS",

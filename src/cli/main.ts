@@ -106,6 +106,7 @@ function supervisionOptions(options: OptionValues): SupervisionOptions {
     outputMask: text(options, "output-mask"),
     timestamps: options.timestamps === true || undefined,
     title: text(options, "title"),
+    supervisorUser: text(options, "supervisor-user"),
   };
 }
 

@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import { usageError } from "../errors";
 import type { Credentials, ResourceLimit } from "../launch/request";
+import { resolveRunAs } from "../identity";
 import type { ReadinessPlan, StartPlan } from "../options";
 import { DEFAULT_RESTART_SETTINGS, type RestartSettings } from "./policy";
 
@@ -45,6 +46,12 @@ export interface SupervisionOptions {
   title?: string;
   /** Seconds between SIGTERM and SIGKILL when the service stops. Default: 10. */
   stopTimeout?: number | string;
+  /**
+   * User (and ":GROUP") the supervisor itself switches to once it has
+   * opened its pidfiles and log files. Without it the supervisor keeps
+   * tinyd's privileges and only the child drops them.
+   */
+  supervisorUser?: string;
 }
 
 export interface SyslogSettings {
@@ -78,7 +85,9 @@ export interface SupervisorConfig {
   title: string | null;
   /** Readiness each child must report; the first child's gates the launcher. Null for none. */
   readiness: ReadinessPlan | null;
-  /** Privileges and resources of each child; the supervisor itself keeps tinyd's. */
+  /** Credentials the supervisor switches to after opening its files; null keeps tinyd's. */
+  supervisorCredentials: Credentials | null;
+  /** Privileges and resources of each child; the supervisor itself keeps tinyd's unless supervisorCredentials is set. */
   credentials: Credentials | null;
   chroot: string | null;
   nice: number | null;
@@ -150,6 +159,7 @@ const SUPERVISION_KEYS: readonly (keyof SupervisionOptions)[] = [
   "timestamps",
   "title",
   "stopTimeout",
+  "supervisorUser",
 ];
 
 /** Picks the supervision options out of a larger options object. */
@@ -227,6 +237,23 @@ function outputMask(value: number | string | undefined): number {
 }
 
 /**
+ * Resolves --supervisor-user. An unprivileged supervisor cannot start its
+ * children as another user, so -u must then name the same user or be left out.
+ */
+function planSupervisorCredentials(plan: StartPlan, supervisorUser: string | undefined): Credentials | null {
+  if (supervisorUser === undefined) return null;
+  const runAs = resolveRunAs(supervisorUser, undefined);
+  const credentials = runAs?.credentials ?? null;
+  const childUid = plan.runAs?.credentials?.uid;
+  if (credentials !== null && childUid !== undefined && childUid !== null && childUid !== credentials.uid) {
+    throw usageError(
+      `-u ${plan.runAs!.display} and --supervisor-user ${supervisorUser} name different users, but a supervisor that is not root cannot start its child as another user: give the same user or leave one out`,
+    );
+  }
+  return credentials;
+}
+
+/**
  * Checks the supervision options against the start plan and returns the
  * supervisor's configuration. Throws E_USAGE naming the first invalid value.
  */
@@ -273,6 +300,7 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     throw usageError(`invalid --title '${options.title}': expected a non-empty name`);
   }
 
+  const supervisorCredentials = planSupervisorCredentials(plan, options.supervisorUser);
   return {
     command: plan.command,
     path: plan.path,
@@ -293,7 +321,9 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     stopTimeoutMs: seconds(options.stopTimeout, "stop-timeout", DEFAULT_STOP_TIMEOUT_SECONDS) * 1000,
     title: options.title ?? null,
     readiness: plan.readiness ?? null,
-    credentials: plan.runAs?.credentials ?? null,
+    supervisorCredentials,
+    // A supervisor that switched users starts its children as that user already.
+    credentials: supervisorCredentials === null ? (plan.runAs?.credentials ?? null) : null,
     chroot: plan.chroot,
     nice: plan.nice,
     limits: plan.limits,

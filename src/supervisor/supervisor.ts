@@ -13,6 +13,7 @@ import { acquirePidfile, type PidfileLock, releasePidfile } from "../pidfile";
 import { constants } from "../posix/constants";
 import { dup2, type ExitStatus, kill, setProcessName, umask } from "../posix/libc";
 import { parseSignal, signalName } from "../signals";
+import { switchCredentials } from "../identity";
 import { ReadinessListener, type WaitOutcome } from "../readiness/listener";
 import { socketOwner } from "../readiness/start";
 import { type Child, ChildStartError, reapWaiting, startChild } from "./child";
@@ -383,6 +384,16 @@ export async function runSupervisor(): Promise<never> {
   }
 
   setInterval(reapWaiting, HOUSEKEEPING_MS);
+  if (config.supervisorCredentials !== null) {
+    try {
+      switchCredentials(config.supervisorCredentials);
+    } catch (error) {
+      supervisor.cleanUp();
+      reportToLauncher(`error 77 the supervisor cannot switch to its user: ${(error as Error).message}`);
+      process.exit(77);
+    }
+  }
+
   process.on("SIGTERM", () => supervisor.requestStop(parseSignal("TERM")));
   process.on("SIGINT", () => supervisor.requestStop(parseSignal("INT")));
   for (const name of ["HUP", "USR1", "USR2", "WINCH"] as const) {
