@@ -5,6 +5,7 @@
  * resets every signal, and supports --no-close, --keep-signals and
  * --foreground. The fallback needs no compiler but starts a second runtime.
  */
+import { TinydError } from "../errors";
 import { LAUNCH_ENV } from "../native/compile";
 import { launchFallback } from "./fallback";
 import { launchNative, loadNativeLauncher } from "./native";
@@ -17,7 +18,9 @@ function nativeAvailable(): boolean {
   try {
     loadNativeLauncher();
     return true;
-  } catch {
+  } catch (error) {
+    // A compiler that exists but cannot be used is an error, not a reason to fall back.
+    if (error instanceof TinydError) throw error;
     return false;
   }
 }

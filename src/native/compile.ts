@@ -6,37 +6,98 @@
  * because the C declares what it uses and looks functions up with dlsym. So
  * one compiled tinyd binary works on any glibc, musl or macOS host.
  */
-import { cc } from "bun:ffi";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cc, dlopen, FFIType, ptr } from "bun:ffi";
+import { closeSync, mkdtempSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ExitCode, TinydError } from "../errors";
+import { constants } from "../posix/constants";
 import launchSource from "./launch.c" with { type: "text" };
 import ioSource from "./io.c" with { type: "text" };
 import syscallsSource from "./syscalls.c" with { type: "text" };
 
 const nativeSymbols = {
   tinyd_launch: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
-  tinyd_syscalls_init: { args: ["i64"], returns: "i32" },
-  tinyd_flock: { args: ["i32", "i32"], returns: "i32" },
-  tinyd_kill: { args: ["i32", "i32"], returns: "i32" },
-  tinyd_setsid: { args: [], returns: "i32" },
-  tinyd_getpgid: { args: ["i32"], returns: "i32" },
-  tinyd_getsid: { args: ["i32"], returns: "i32" },
-  tinyd_pipe: { args: ["ptr"], returns: "i32" },
-  tinyd_waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" },
-  tinyd_set_process_name: { args: ["ptr"], returns: "i32" },
-  tinyd_socketpair: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
+  tinyd_syscall: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64_fast },
 } as const;
+
+/** Operations of tinyd_syscall, in the order of syscalls.c. */
+const OP = {
+  INIT: 0,
+  FLOCK: 1,
+  KILL: 2,
+  SETSID: 3,
+  GETPGID: 4,
+  GETSID: 5,
+  PIPE: 6,
+  WAITPID: 7,
+  SET_PROCESS_NAME: 8,
+  SOCKETPAIR: 9,
+} as const;
+
+/** Gives each wrapper of syscalls.c a function of its own over the one entry point. */
+function bindSyscalls(symbols: ReturnType<typeof compile>["symbols"]) {
+  const call = (op: number, a = 0, b = 0, c = 0, d = 0) => Number(symbols.tinyd_syscall(op, a, b, c, d));
+  return {
+    tinyd_launch: symbols.tinyd_launch,
+    tinyd_syscalls_init: (rtldDefault: number) => call(OP.INIT, rtldDefault),
+    tinyd_flock: (fd: number, operation: number) => call(OP.FLOCK, fd, operation),
+    tinyd_kill: (pid: number, signal: number) => call(OP.KILL, pid, signal),
+    tinyd_setsid: () => call(OP.SETSID),
+    tinyd_getpgid: (pid: number) => call(OP.GETPGID, pid),
+    tinyd_getsid: (pid: number) => call(OP.GETSID, pid),
+    tinyd_pipe: (fds: number) => call(OP.PIPE, fds),
+    tinyd_waitpid: (pid: number, status: number, options: number) => call(OP.WAITPID, pid, status, options),
+    tinyd_set_process_name: (name: number) => call(OP.SET_PROCESS_NAME, name),
+    tinyd_socketpair: (domain: number, type: number, protocol: number, fds: number) => call(OP.SOCKETPAIR, domain, type, protocol, fds),
+  };
+}
 
 function compile() {
   return withSourceFile(`${launchSource}\n${syscallsSource}`, (file) => cc({ source: file, flags: ["-nostdlib"], symbols: nativeSymbols }));
 }
 
 /** Writes `source` to a private temporary file for `compileFile`, and removes it afterwards. */
+/** Creates an anonymous in-memory file on Linux, or returns -1 where that fails. */
+function memoryFile(): number {
+  if (process.platform !== "linux") return -1;
+  try {
+    const { memfd_create } = dlopen(constants.libc, { memfd_create: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.i32 } }).symbols;
+    return memfd_create(ptr(Buffer.from("tinyd.c\0")), MFD_CLOEXEC);
+  } catch {
+    return -1;
+  }
+}
+
+/** MFD_CLOEXEC from linux/memfd.h. */
+const MFD_CLOEXEC = 1;
+
+/**
+ * Gives TinyCC the source as a file, which it needs: in a compiled binary the
+ * embedded files exist only under the virtual /$bunfs/ path. On Linux the
+ * file is a memfd, which needs no writable temporary directory.
+ */
 function withSourceFile<T>(source: string, compileFile: (file: string) => T): T {
-  // TinyCC reads its source from a real file, and in a compiled binary the
-  // embedded files exist only under the virtual /$bunfs/ path.
-  const directory = mkdtempSync(join(tmpdir(), "tinyd-cc-"));
+  const fd = memoryFile();
+  if (fd >= 0) {
+    try {
+      writeSync(fd, source);
+      return compileFile(`/proc/self/fd/${fd}`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  let directory: string;
+  try {
+    directory = mkdtempSync(join(tmpdir(), "tinyd-cc-"));
+  } catch (error) {
+    throw new TinydError(
+      "E_INTERNAL",
+      `cannot write the launch's C source to the temporary directory ${tmpdir()}: ${(error as Error).message}. Set TMPDIR to a writable directory`,
+      ExitCode.CANNOT_CREATE,
+    );
+  }
   try {
     const file = join(directory, "tinyd.c");
     writeFileSync(file, source, { mode: 0o600 });
@@ -46,7 +107,7 @@ function withSourceFile<T>(source: string, compileFile: (file: string) => T): T 
   }
 }
 
-export type NativeLibrary = ReturnType<typeof compile>["symbols"];
+export type NativeLibrary = ReturnType<typeof bindSyscalls>;
 
 let library: NativeLibrary | undefined;
 let failure: Error | undefined;
@@ -59,7 +120,7 @@ export function nativeLibrary(): NativeLibrary {
   if (library) return library;
   if (failure) throw failure;
   try {
-    library = compile().symbols;
+    library = bindSyscalls(compile().symbols);
     return library;
   } catch (error) {
     failure = error as Error;
@@ -79,7 +140,9 @@ export function nativeLibraryIfAvailable(): NativeLibrary | null {
   if (process.env[LAUNCH_ENV] === "fallback") return null;
   try {
     return nativeLibrary();
-  } catch {
+  } catch (error) {
+    // A compiler that exists but cannot be used is an error, not a reason to fall back.
+    if (error instanceof TinydError) throw error;
     return null;
   }
 }

@@ -19,7 +19,7 @@ static int (*prctl_fn)(int, ...);
 static int (*socketpair_fn)(int, int, int, int *);
 
 /* Looks the functions up once; returns 0, or -1 when one is missing. */
-int tinyd_syscalls_init(long rtld_default) {
+static int syscalls_init(long rtld_default) {
   void *rtld = (void *)rtld_default;
 
   errno_of = dlsym(rtld, "__errno_location");
@@ -40,20 +40,51 @@ int tinyd_syscalls_init(long rtld_default) {
 
 static int result(int value) { return value < 0 ? -*errno_of() : value; }
 
-int tinyd_flock(int fd, int operation) { return result(flock_fn(fd, operation)); }
-int tinyd_kill(int pid, int signal) { return result(kill_fn(pid, signal)); }
-int tinyd_setsid(void) { return result(setsid_fn()); }
-int tinyd_getpgid(int pid) { return result(getpgid_fn(pid)); }
-int tinyd_getsid(int pid) { return result(getsid_fn(pid)); }
-int tinyd_pipe(int *fds) { return result(pipe_fn(fds)); }
-int tinyd_waitpid(int pid, int *status, int options) { return result(waitpid_fn(pid, status, options)); }
-int tinyd_socketpair(int domain, int type, int protocol, int *fds) {
-  return result(socketpair_fn(domain, type, protocol, fds));
-}
+/* Operations of tinyd_syscall; compile.ts mirrors them. */
+enum {
+  OP_INIT,
+  OP_FLOCK,
+  OP_KILL,
+  OP_SETSID,
+  OP_GETPGID,
+  OP_GETSID,
+  OP_PIPE,
+  OP_WAITPID,
+  OP_SET_PROCESS_NAME,
+  OP_SOCKETPAIR
+};
 
-/* Sets the thread name that Linux shows as /proc/PID/comm (16 bytes with the NUL). */
-int tinyd_set_process_name(const char *name) {
-  if (!prctl_fn)
-    return -38; /* ENOSYS */
-  return result(prctl_fn(15 /* PR_SET_NAME */, name, 0L, 0L, 0L));
+/*
+ * The one entry point for all wrappers. bun:ffi compiles a trampoline for
+ * every symbol it binds, at about a millisecond each, and this runs on every
+ * start of tinyd, so one symbol serves them all.
+ */
+long tinyd_syscall(int op, long a, long b, long c, long d) {
+  switch (op) {
+  case OP_INIT:
+    return syscalls_init(a);
+  case OP_FLOCK:
+    return result(flock_fn((int)a, (int)b));
+  case OP_KILL:
+    return result(kill_fn((int)a, (int)b));
+  case OP_SETSID:
+    return result(setsid_fn());
+  case OP_GETPGID:
+    return result(getpgid_fn((int)a));
+  case OP_GETSID:
+    return result(getsid_fn((int)a));
+  case OP_PIPE:
+    return result(pipe_fn((int *)a));
+  case OP_WAITPID:
+    return result(waitpid_fn((int)a, (int *)b, (int)c));
+  case OP_SET_PROCESS_NAME:
+    /* Linux's PR_SET_NAME: /proc/PID/comm, 16 bytes with the NUL. */
+    if (!prctl_fn)
+      return -38; /* ENOSYS */
+    return result(prctl_fn(15, (const char *)a, 0L, 0L, 0L));
+  case OP_SOCKETPAIR:
+    return result(socketpair_fn((int)a, (int)b, (int)c, (int *)d));
+  default:
+    return -22; /* EINVAL */
+  }
 }

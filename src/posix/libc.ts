@@ -67,7 +67,7 @@ function io(): IoLibrary | null {
 function native(): NativeLibrary | null {
   if (wrappers === undefined) {
     wrappers = nativeLibraryIfAvailable();
-    if (wrappers && wrappers.tinyd_syscalls_init(BigInt(constants.rtldDefault)) !== 0) wrappers = null;
+    if (wrappers && wrappers.tinyd_syscalls_init(constants.rtldDefault) !== 0) wrappers = null;
   }
   return wrappers;
 }
