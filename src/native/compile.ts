@@ -149,27 +149,57 @@ export function nativeLibraryIfAvailable(): NativeLibrary | null {
 
 /** The wrappers of io.c: sockets, descriptors, limits and the signal mask. */
 const ioSymbols = {
-  tinyd_io_init: { args: ["i64"], returns: "i32" },
-  tinyd_socket: { args: ["i32", "i32", "i32"], returns: "i32" },
-  tinyd_bind: { args: ["i32", "ptr", "i32"], returns: "i32" },
-  tinyd_close: { args: ["i32"], returns: "i32" },
-  tinyd_dup2: { args: ["i32", "i32"], returns: "i32" },
-  tinyd_getrlimit: { args: ["i32", "ptr"], returns: "i32" },
-  tinyd_setrlimit: { args: ["i32", "ptr"], returns: "i32" },
-  tinyd_sigprocmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  tinyd_fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
-  tinyd_sendto: { args: ["i32", "ptr", "i32", "i32", "ptr", "i32"], returns: "i32" },
-  tinyd_recv: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
-  tinyd_read: { args: ["i32", "ptr", "i32"], returns: "i32" },
-  tinyd_write: { args: ["i32", "ptr", "i32"], returns: "i32" },
-  tinyd_poll1: { args: ["i32", "i32", "i32"], returns: "i32" },
+  tinyd_io: {
+    args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64],
+    returns: FFIType.i64_fast,
+  },
 } as const;
+
+/** Operations of tinyd_io, in the order of io.c. */
+const IO_OP = {
+  INIT: 0,
+  SOCKET: 1,
+  BIND: 2,
+  CLOSE: 3,
+  DUP2: 4,
+  GETRLIMIT: 5,
+  SETRLIMIT: 6,
+  SIGPROCMASK: 7,
+  FCNTL: 8,
+  SENDTO: 9,
+  RECV: 10,
+  READ: 11,
+  WRITE: 12,
+  POLL1: 13,
+} as const;
+
+/** Gives each wrapper of io.c a function of its own over the one entry point. */
+function bindIo(symbols: ReturnType<typeof compileIo>["symbols"]) {
+  const call = (op: number, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0) => Number(symbols.tinyd_io(op, a, b, c, d, e, f));
+  return {
+    tinyd_io_init: (rtldDefault: number) => call(IO_OP.INIT, rtldDefault),
+    tinyd_socket: (domain: number, type: number, protocol: number) => call(IO_OP.SOCKET, domain, type, protocol),
+    tinyd_bind: (fd: number, address: number, length: number) => call(IO_OP.BIND, fd, address, length),
+    tinyd_close: (fd: number) => call(IO_OP.CLOSE, fd),
+    tinyd_dup2: (fd: number, target: number) => call(IO_OP.DUP2, fd, target),
+    tinyd_getrlimit: (resource: number, limit: number) => call(IO_OP.GETRLIMIT, resource, limit),
+    tinyd_setrlimit: (resource: number, limit: number) => call(IO_OP.SETRLIMIT, resource, limit),
+    tinyd_sigprocmask: (how: number, set: number, old: number) => call(IO_OP.SIGPROCMASK, how, set, old),
+    tinyd_fcntl: (fd: number, command: number, argument: number) => call(IO_OP.FCNTL, fd, command, argument),
+    tinyd_sendto: (fd: number, data: number, length: number, flags: number, address: number, addressLength: number) =>
+      call(IO_OP.SENDTO, fd, data, length, flags, address, addressLength),
+    tinyd_recv: (fd: number, data: number, length: number, flags: number) => call(IO_OP.RECV, fd, data, length, flags),
+    tinyd_read: (fd: number, data: number, length: number) => call(IO_OP.READ, fd, data, length),
+    tinyd_write: (fd: number, data: number, length: number) => call(IO_OP.WRITE, fd, data, length),
+    tinyd_poll1: (fd: number, events: number, timeoutMs: number) => call(IO_OP.POLL1, fd, events, timeoutMs),
+  };
+}
 
 function compileIo() {
   return withSourceFile(ioSource, (file) => cc({ source: file, flags: ["-nostdlib"], symbols: ioSymbols }));
 }
 
-export type IoLibrary = ReturnType<typeof compileIo>["symbols"];
+export type IoLibrary = ReturnType<typeof bindIo>;
 
 let ioLibrary: IoLibrary | null | undefined;
 
@@ -182,7 +212,7 @@ export function ioLibraryIfAvailable(): IoLibrary | null {
   if (ioLibrary !== undefined) return ioLibrary;
   if (process.env[LAUNCH_ENV] === "fallback") return (ioLibrary = null);
   try {
-    ioLibrary = compileIo().symbols;
+    ioLibrary = bindIo(compileIo().symbols);
   } catch {
     ioLibrary = null;
   }

@@ -58,7 +58,7 @@ let ioWrappers: IoLibrary | null | undefined;
 function io(): IoLibrary | null {
   if (ioWrappers === undefined) {
     ioWrappers = ioLibraryIfAvailable();
-    if (ioWrappers && ioWrappers.tinyd_io_init(BigInt(constants.rtldDefault)) !== 0) ioWrappers = null;
+    if (ioWrappers && ioWrappers.tinyd_io_init(constants.rtldDefault) !== 0) ioWrappers = null;
   }
   return ioWrappers;
 }
