@@ -390,6 +390,24 @@ describe("supervisor (native only)", () => {
     }
   });
 
+  test("stop during a restart delay ends at once", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["-R", "30", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", "exit 1"])).exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    await waitFor(() => logLines(log).some((line) => line.includes("restarting in")), "the restart delay");
+
+    // Stop waits 15 s by default here, half the delay: exit 0 shows that the supervisor did not wait it out.
+    const stop = await tinyd(["stop", "-p", supervisorPidfile]);
+    expect(stop.exitCode).toBe(0);
+    expect(alive(supervisor)).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+    expect(logLines(log).filter((line) => line.includes("started child")).length).toBe(1);
+    expect(logLines(log).at(-1)).toEndWith("stopped during the restart delay");
+  });
+
   test("title names the supervisor", async () => {
     const dir = tempDir();
     const supervisorPidfile = join(dir, "sup.pid");
