@@ -2,7 +2,7 @@
  * Builds tinyd with `bun build --compile`.
  *
  *     bun scripts/build.ts                  build/tinyd and build/completions/ for this host
- *     bun scripts/build.ts --all            also one release archive per target in build/dist/, and SHA256SUMS
+ *     bun scripts/build.ts --all            also one release archive per target (linux, darwin, freebsd) in build/dist/, and SHA256SUMS
  *     bun scripts/build.ts --target NAME    release archives for the named targets only (repeatable)
  *     bun scripts/build.ts --dist DIR       write the release archives to DIR instead of build/dist
  *
