@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseCommandLine } from "../src/cli/argv";
 import { alive, readPid, TAG, tempDir, TINYD, tinyd, waitFor } from "./helpers";
 
 const SYSTEMD_ANALYZE = Bun.which("systemd-analyze");
@@ -23,6 +24,28 @@ function sh(script: string): { exitCode: number; stdout: string; stderr: string 
   const result = Bun.spawnSync(["sh", "-c", script], { env: { ...process.env, TINYD_TEST_TAG: TAG }, stdout: "pipe", stderr: "pipe" });
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
+
+describe("service command line", () => {
+  test("positionals, options, then the command", () => {
+    const parsed = parseCommandLine(["service", "systemd", "web", "-p", "w.pid", "server", "-p", "80"]);
+    expect(parsed.subcommand.name).toBe("service");
+    expect(parsed.positionals).toEqual(["systemd", "web"]);
+    expect(parsed.options).toEqual({ pidfile: "w.pid" });
+    expect(parsed.command).toEqual(["server", "-p", "80"]);
+  });
+
+  test("options may precede the positionals", () => {
+    const parsed = parseCommandLine(["service", "--umask", "027", "rcd", "web", "--", "stop"]);
+    expect(parsed.positionals).toEqual(["rcd", "web"]);
+    expect(parsed.options).toEqual({ umask: "027" });
+    expect(parsed.command).toEqual(["stop"]);
+  });
+
+  test("start options are accepted", () => {
+    const parsed = parseCommandLine(["service", "systemd", "web", "--clear-env", "--env", "A=1", "--env", "B=2", "-cfF", "cmd"]);
+    expect(parsed.options).toEqual({ "clear-env": true, env: ["A=1", "B=2"], c: true, f: true, foreground: true });
+  });
+});
 
 describe("service systemd", () => {
   test("forking unit with pidfile", async () => {
