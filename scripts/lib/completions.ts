@@ -272,11 +272,11 @@ function zshOptionSpec(option: CompletionOption): string {
 }
 
 function zshSubcommandFunction(sub: CompletionSubcommand): string {
-  const positionals = sub.positionals.map((kind, index) => singleQuoted(`${index + 1}${zshAction(kind === "word" ? "word" : kind).replace(":value:", ":name:")}`));
+  const positionals = sub.positionals.map((kind, index) => singleQuoted(`${index + 1}${kind === "word" ? ":name: " : zshAction(kind)}`));
   const command = sub.takesCommand ? [singleQuoted("*:: :_tinyd_command")] : [];
   return `_tinyd_${sub.name}() {
 	_tinyd_options ${sub.name}
-	_arguments -S : $reply ${[...positionals, ...command].join(" ")}
+	_arguments -S : $reply${[...positionals, ...command].map((spec) => ` ${spec}`).join("")}
 }`;
 }
 
