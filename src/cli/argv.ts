@@ -131,11 +131,11 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       continue;
     }
 
-    if (sub.name === "start") break;
+    if (sub.takesCommand && positionals.length === sub.positionals.length) break;
     positionals.push(word);
   }
 
-  if (sub.name === "start") {
+  if (sub.takesCommand) {
     command = argv.slice(index);
   } else if (index < argv.length) {
     // Control subcommands take no command: words after -- are positionals.

@@ -21,6 +21,8 @@ export interface SubcommandDef {
   args: OptionDefs;
   /** Names of positional arguments, in order. */
   positionals: string[];
+  /** Takes a command after its positionals: the first word that is not an option, or the words after --. */
+  takesCommand?: boolean;
 }
 
 const help: OptionDefs = {
@@ -176,6 +178,7 @@ export const subcommands: Record<string, SubcommandDef> = {
     usage: "[start] [OPTIONS] [--] COMMAND [ARGS...]",
     args: startOptions,
     positionals: [],
+    takesCommand: true,
   },
   stop: {
     name: "stop",
@@ -217,4 +220,27 @@ export const subcommands: Record<string, SubcommandDef> = {
     args: { pidfile: pidfileOption, quiet: { type: "boolean", alias: ["q"], description: "Print nothing but errors" }, ...help },
     positionals: [],
   },
+  // Service files: the same start options, printed as a unit or script for an init system.
+  service: {
+    name: "service",
+    description: "Print a systemd unit, an OpenRC script or an rc.d script that starts the command with these options",
+    usage: "service systemd|openrc|rcd NAME [OPTIONS] [--] COMMAND [ARGS...]",
+    args: serviceOptions(),
+    positionals: ["init", "name"],
+    takesCommand: true,
+  },
 };
+
+/**
+ * Options of tinyd service: its own, then every start option but --version,
+ * so that an option added to start is accepted here and passed on unchanged.
+ */
+function serviceOptions(): OptionDefs {
+  const { version: _version, help: _help, ...start } = startOptions;
+  return {
+    description: { type: "string", valueHint: "TEXT", description: "Description of the service (default: NAME and the command)" },
+    tinyd: { type: "string", valueHint: "FILE", description: "Path of tinyd on the target system (default: the path of this tinyd)" },
+    ...start,
+    ...help,
+  };
+}

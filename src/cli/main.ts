@@ -2,6 +2,7 @@
  * The tinyd command: parse, dispatch to a subcommand, and turn every error
  * into one message line and its documented exit status.
  */
+import { writeSync } from "node:fs";
 import { type DaemonStatus, daemonStatus, signalDaemon, stopDaemon } from "../control";
 import { ExitCode, TinydError, usageError } from "../errors";
 import type { DaemonOptions } from "../options";
@@ -178,6 +179,13 @@ function runSignal(options: OptionValues, sub: SubcommandDef, signal: string): n
   return ExitCode.OK;
 }
 
+async function runService(options: OptionValues, positionals: string[], command: string[]): Promise<number> {
+  // Loaded on demand: the launch path does not need it.
+  const { serviceFile } = await import("../service");
+  writeSync(1, serviceFile(options, positionals, command, VERSION_STRING));
+  return ExitCode.OK;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     const { subcommand, options, positionals, command } = parseCommandLine(argv);
@@ -203,6 +211,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return runSignal(options, subcommand, positionals[0]!);
       case "reload":
         return runSignal(options, subcommand, "HUP");
+      case "service":
+        return await runService(options, positionals, command);
       default:
         throw new TinydError("E_INTERNAL", `internal error: no handler for subcommand ${subcommand.name}`, ExitCode.SOFTWARE);
     }
