@@ -6,7 +6,7 @@
  * never touched.
  */
 import { ExitCode, TinydError } from "./errors";
-import { type PidfileState, readPidfile } from "./pidfile";
+import { type PidfileState, readPidfile, removeStalePidfile } from "./pidfile";
 import { kill, PosixError } from "./posix/libc";
 import { holdsOpen, isAlive, processInfo } from "./proc";
 import { parseSignal, signalName } from "./signals";
@@ -213,12 +213,16 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
 
   verifyHolder(pid, pidfile);
   sendSignal(pid, signal, pidfile);
-  if (await waitUntilReleased(pidfile, pid, timeout)) return { wasRunning: true, stopped: true, pid, killed: false };
+  if (await waitUntilReleased(pidfile, pid, timeout)) {
+    removeStalePidfile(pidfile, pid);
+    return { wasRunning: true, stopped: true, pid, killed: false };
+  }
   if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false };
 
   // Recheck the lock right before SIGKILL: the pid must still be the daemon's.
   if (lockedPid(pidfile) === pid) sendSignal(pid, parseSignal("KILL"), pidfile);
   const stopped = await waitUntilReleased(pidfile, pid, timeout);
+  if (stopped) removeStalePidfile(pidfile, pid);
   return { wasRunning: true, stopped, pid, killed: true };
 }
 

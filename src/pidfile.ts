@@ -223,3 +223,32 @@ export function readPidfile(path: string): PidfileState {
     closeSync(fd);
   }
 }
+
+/**
+ * Removes the pidfile of a daemon that has exited, as its last step of a
+ * stop. The daemon cannot remove a file it holds only read-only, often in a
+ * directory it may not write to. The file is removed only under our own
+ * exclusive lock and only while it still names `pid` (or nothing), so a
+ * daemon started in the meantime keeps its pidfile. Returns whether it was
+ * removed.
+ */
+export function removeStalePidfile(path: string, pid: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, fs.O_RDONLY | fs.O_NOFOLLOW | fs.O_NONBLOCK | constants.O_CLOEXEC);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fstatSync(fd).isFile() || !flock(fd, constants.LOCK_EX | constants.LOCK_NB)) return false;
+    const named = readPidFromFd(fd);
+    if ((named !== null && named !== pid) || !sameFile(fd, path)) return false;
+    unlinkSync(path);
+    return true;
+  } catch {
+    // No permission on the directory, say: the file stays, unlocked and so stale.
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -90,7 +90,9 @@ describe("stop", () => {
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toBe(`tinyd: stopped pid ${pid} (${pidfile})\n`);
     expect(alive(pid)).toBe(false);
-    expect((await tinyd(["status", "-p", pidfile])).exitCode).toBe(1);
+    // Stop removes the pidfile, so status reports "not running" rather than "dead".
+    expect(existsSync(pidfile)).toBe(false);
+    expect((await tinyd(["status", "-p", pidfile])).exitCode).toBe(3);
   });
 
   test("not running exits 0 with a message", async () => {
