@@ -3,11 +3,10 @@
  * into one message line and its documented exit status.
  */
 import { writeSync } from "node:fs";
-import { type DaemonStatus, daemonStatus, signalDaemon, stopDaemon } from "../control";
+import type { DaemonStatus } from "../control";
 import { ExitCode, TinydError, usageError } from "../errors";
 import type { DaemonOptions } from "../options";
 import type { SupervisionOptions } from "../supervisor/config";
-import { spawnDaemon } from "../start";
 import { VERSION_STRING } from "../version";
 import { type OptionValues, parseCommandLine } from "./argv";
 import type { SubcommandDef } from "./definitions";
@@ -76,6 +75,8 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
   if (options.core === true && options["no-core"] === true) throw usageError("--core and --no-core contradict each other: give one of them");
   if (options.f === true && daemonOptions.noClose) throw usageError("-f and --no-close contradict each other: give one of them");
 
+  // Each subcommand loads only its own modules, to keep start-up short.
+  const { spawnDaemon } = await import("../start");
   const daemon = await spawnDaemon(command, { ...daemonOptions, ...supervisionOptions(options) });
   if (options.verbose === true) output(String(daemon.pid));
   return ExitCode.OK;
@@ -113,6 +114,7 @@ function supervisionOptions(options: OptionValues): SupervisionOptions {
 
 async function runStop(options: OptionValues, sub: SubcommandDef): Promise<number> {
   const pidfile = requirePidfile(options, sub);
+  const { stopDaemon } = await import("../control");
   const result = await stopDaemon(pidfile, {
     signal: text(options, "signal"),
     timeout: parseSeconds(text(options, "timeout"), "timeout"),
@@ -130,8 +132,9 @@ async function runStop(options: OptionValues, sub: SubcommandDef): Promise<numbe
   return ExitCode.OK;
 }
 
-function runStatus(options: OptionValues, sub: SubcommandDef): number {
+async function runStatus(options: OptionValues, sub: SubcommandDef): Promise<number> {
   const pidfile = requirePidfile(options, sub);
+  const { daemonStatus } = await import("../control");
   const status = daemonStatus(pidfile);
 
   if (options.quiet === true) return status.code;
@@ -172,8 +175,9 @@ function describeRestarts(supervisor: NonNullable<DaemonStatus["supervisor"]>): 
   return `${restarts}, last exit ${last.signal !== null ? `by ${last.signal}` : `with status ${last.code}`}`;
 }
 
-function runSignal(options: OptionValues, sub: SubcommandDef, signal: string): number {
+async function runSignal(options: OptionValues, sub: SubcommandDef, signal: string): Promise<number> {
   const pidfile = requirePidfile(options, sub);
+  const { signalDaemon } = await import("../control");
   const result = signalDaemon(pidfile, signal);
   log.info(`sent signal ${signal} to pid ${result.pid} (${pidfile})`);
   return ExitCode.OK;
@@ -206,11 +210,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "stop":
         return await runStop(options, subcommand);
       case "status":
-        return runStatus(options, subcommand);
+        return await runStatus(options, subcommand);
       case "signal":
-        return runSignal(options, subcommand, positionals[0]!);
+        return await runSignal(options, subcommand, positionals[0]!);
       case "reload":
-        return runSignal(options, subcommand, "HUP");
+        return await runSignal(options, subcommand, "HUP");
       case "service":
         return await runService(options, positionals, command);
       default:
