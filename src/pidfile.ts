@@ -246,7 +246,7 @@ export function removeStalePidfile(path: string, pid: number): boolean {
     unlinkSync(path);
     return true;
   } catch {
-    // No permission on the directory, say: the file stays, unlocked and so stale.
+    // For example no write permission on the directory: the file stays, unlocked and so stale.
     return false;
   } finally {
     closeSync(fd);

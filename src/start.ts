@@ -59,7 +59,7 @@ function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false 
  * file behind, when any step fails.
  *
  * Any supervision option (restart, supervisorPidfile, syslog and the rest)
- * runs the command under a tinyd supervisor instead; the promise then
+ * runs the command under a tinyd supervisor instead. The promise then
  * resolves once the first child has exec'd.
  *
  * With `foreground`, the command replaces the calling process, so the promise

@@ -13,6 +13,13 @@ import type { SubcommandDef } from "./definitions";
 import { renderHelp } from "./help";
 import { LOG_LEVEL_QUIET, log, output } from "./log";
 
+/** Maps --core and --no-core to the library's `core` option. */
+function coreOption(options: OptionValues): boolean | undefined {
+  if (options.core === true) return true;
+  if (options["no-core"] === true) return false;
+  return undefined;
+}
+
 function text(options: OptionValues, name: string): string | undefined {
   const value = options[name];
   return typeof value === "string" ? value : undefined;
@@ -65,7 +72,7 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
     chroot: text(options, "chroot"),
     nice: text(options, "nice"),
     limits: (options.limit as string[] | undefined) ?? [],
-    core: options.core === true ? true : options["no-core"] === true ? false : undefined,
+    core: coreOption(options),
     envFile: (options["env-file"] as string[] | undefined) ?? [],
     // Readiness
     waitReady: parseWaitReady(options["wait-ready"]),

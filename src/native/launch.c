@@ -279,9 +279,9 @@ static void close_from_except(struct libc *c, int *p, int first, const int *keep
 
 /*
  * With --no-close, puts the notification pipe at its number. A descriptor
- * of the launch itself that sits there (the lock, the report pipe) moves
- * out of the way first; an inherited one is replaced, which the launcher
- * rejects beforehand.
+ * of the launch itself at that number (the lock, the report pipe) moves out
+ * of the way first. An inherited one would be replaced, so the launcher
+ * rejects that case beforehand.
  */
 static int place_notify_fd_in_place(struct libc *c, int *p, int *report_fd, int *pid_fd) {
   int target = p[P_NOTIFY_TARGET];
@@ -303,7 +303,7 @@ static int place_notify_fd_in_place(struct libc *c, int *p, int *report_fd, int 
 /*
  * Puts the daemon's descriptors in place and closes everything above them.
  * Stdio goes to 0-2. The pidfile lock goes to 3 without close-on-exec, so the
- * lock lives exactly as long as the daemon; it is open read-only, so the
+ * lock lives exactly as long as the daemon. It is open read-only, so the
  * daemon cannot rewrite the pid that root's `tinyd stop` will signal. The
  * notification pipe of --notify-fd goes to its number without close-on-exec.
  * The report pipe and the pidfile's write descriptor take the lowest free

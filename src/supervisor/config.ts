@@ -40,7 +40,7 @@ export interface SupervisionOptions {
   maxSize?: number | string;
   /** Rotated logs to keep. Default: 5. */
   keep?: number | string;
-  /** Which of the child's streams reach the output: 1 stdout, 2 stderr, 3 both. Default: 3. */
+  /** Mask of the child's streams that reach the output: 1 stdout, 2 stderr, 3 both. Default: 3. */
   outputMask?: number | string;
   timestamps?: boolean;
   title?: string;

@@ -32,7 +32,7 @@ export class LineSplitter {
     return whole;
   }
 
-  /** Returns the partial line, with a newline added, and forgets it. */
+  /** Returns the partial line with a newline added, and clears it. */
   flush(): Buffer | null {
     if (this.rest.length === 0) return null;
     const line = Buffer.concat([this.rest, Buffer.from("\n")]);

@@ -19,7 +19,7 @@ export function syslogTimestamp(date: Date): string {
   return `${MONTHS[date.getMonth()]} ${day} ${time}`;
 }
 
-/** Longest message sent in one datagram; syslog daemons commonly accept 8 KiB or more. */
+/** Maximum size of one datagram in bytes; a longer line is cut. Common syslog daemons accept 8 KiB or more. */
 const MAX_MESSAGE_BYTES = 8192;
 
 export class SyslogClient {
