@@ -11,12 +11,16 @@ import { ROOT } from "./helpers";
 
 const PAGE = join(ROOT, "man", "tinyd.8");
 
-/** Returns the text of the subsection ".Ss tinyd NAME", up to the next .Ss or .Sh. */
+/**
+ * Returns the text of the subsection ".Ss tinyd NAME", up to the next
+ * subcommand's subsection or .Sh. The subsections between them, such as
+ * "Supervision" after "tinyd start", document options of NAME.
+ */
 function section(page: string, name: string): string | null {
   const start = page.indexOf(`\n.Ss tinyd ${name}\n`);
   if (start < 0) return null;
   const rest = page.slice(start + 1);
-  const end = rest.slice(1).search(/\n\.S[sh] /);
+  const end = rest.slice(1).search(/\n\.(Ss tinyd |Sh )/);
   return end < 0 ? rest : rest.slice(0, end + 1);
 }
 
@@ -67,6 +71,13 @@ test("page documents every option", () => {
 test("check finds a missing option", () => {
   const page = readFileSync(PAGE, "utf8").replace(".It Fl \\-keep-signals\n", ".It Fl \\-kept\n").replace(".Ss tinyd reload\n", ".Ss reloading\n");
   expect(undocumented(page, subcommands)).toEqual(["start: Fl \\-keep-signals", "subsection .Ss tinyd reload", "service: Fl \\-keep-signals"]);
+});
+
+test("start spans its option groups", () => {
+  const start = section(readFileSync(PAGE, "utf8"), "start") ?? "";
+  expect(start).toContain("\n.Ss Supervision\n");
+  expect(start).toContain("\n.Ss Readiness\n");
+  expect(start).not.toContain("\n.Ss tinyd stop\n");
 });
 
 test("mandoc lint finds no warning", () => {
