@@ -5,18 +5,28 @@
  * init system.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseCommandLine } from "../src/cli/argv";
-import { alive, readPid, TAG, tempDir, TINYD, tinyd, waitFor } from "./helpers";
+import { ReadinessListener } from "../src/readiness/listener";
+import { alive, readPid, ROOT, TAG, tempDir, TINYD, tinyd, waitFor } from "./helpers";
 
 const SYSTEMD_ANALYZE = Bun.which("systemd-analyze");
+const NOTIFY_FIXTURE = join(ROOT, "test", "fixtures", "notify.ts");
 
 /** Arguments with a space, quotes, $ and % that each file must pass on unchanged. */
 const AWKWARD_ARGUMENTS = ["a b", "it's", 'say "hi"', "$HOME", "100%", "back\\slash"];
 
 function cmdline(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+}
+
+/** Returns the words of a unit's ExecStart= line, whose words must need no quoting. */
+function execStartWords(unit: string): string[] {
+  const line = unit.split("\n").find((text) => text.startsWith("ExecStart="));
+  if (line === undefined) throw new Error(`no ExecStart= line in:\n${unit}`);
+  if (/["'\\$%]/.test(line)) throw new Error(`ExecStart= needs unquoting, which this helper does not do: ${line}`);
+  return line.slice("ExecStart=".length).split(" ");
 }
 
 /** Runs a POSIX shell script with `sh`, its daemons tagged for cleanup; returns its status and output. */
@@ -94,6 +104,122 @@ describe("service systemd", () => {
     expect(result.stdout).toMatch(/ -- \/\S*\/sleep 1\n/);
   });
 
+  test("unit without readiness has no timeout", async () => {
+    const result = await tinyd(["service", "systemd", "web", "--", "/bin/sleep", "300"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).not.toContain("TimeoutStartSec=");
+    expect(result.stdout).not.toContain("NotifyAccess=");
+  });
+
+  test("readiness keeps Type=forking", async () => {
+    const result = await tinyd(["service", "systemd", "web", "-p", "/run/web.pid", "--wait-ready=30", "--", "/bin/sleep", "300"]);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines).toContain("Type=forking");
+    expect(lines).toContain("PIDFile=/run/web.pid");
+    // tinyd's own 30 s, and 35 s for it to stop the daemon and exit after them.
+    expect(lines).toContain("TimeoutStartSec=65");
+    expect(lines).toContain(`ExecStart=${TINYD} --pidfile /run/web.pid --wait-ready=30 -- /bin/sleep 300`);
+    expect(lines).toContain(`ExecReload=${TINYD} reload --pidfile /run/web.pid`);
+  });
+
+  test("readiness timeouts for Type=forking", async () => {
+    const cases: [string[], string][] = [
+      [["--wait-ready"], "TimeoutStartSec=95"],
+      [["--notify-fd", "4"], "TimeoutStartSec=95"],
+      [["--wait-ready=0.5"], "TimeoutStartSec=36"],
+      [["--wait-ready=0", "--notify-fd", "4"], "TimeoutStartSec=infinity"],
+    ];
+    for (const [options, timeout] of cases) {
+      const result = await tinyd(["service", "systemd", "web", ...options, "--", "/bin/sleep", "300"]);
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout.split("\n")).toContain(timeout);
+    }
+  });
+
+  test("foreground readiness gives Type=notify", async () => {
+    const result = await tinyd(["service", "systemd", "web", "-F", "-p", "/run/web.pid", "--wait-ready=20", "--umask", "027", "--", "/bin/sleep", "300"]);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines).toContain("Type=notify");
+    expect(lines).toContain("NotifyAccess=all");
+    expect(lines).toContain("TimeoutStartSec=20");
+    // tinyd -F rejects --wait-ready: systemd waits instead.
+    expect(lines).toContain(`ExecStart=${TINYD} --foreground --pidfile /run/web.pid --umask 027 -- /bin/sleep 300`);
+    expect(lines).toContain("ExecReload=/bin/kill -HUP $MAINPID");
+    expect(result.stdout).not.toContain("PIDFile=");
+  });
+
+  test("Type=notify without a limit", async () => {
+    const result = await tinyd(["service", "systemd", "web", "-F", "--wait-ready=0", "--", "/bin/sleep", "300"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain("\nTimeoutStartSec=infinity\n");
+  });
+
+  test("Type=notify rejects what cannot report", async () => {
+    const cases: [string[], string][] = [
+      [["--notify-fd", "4"], "--notify-fd needs tinyd to wait for the daemon"],
+      [["--wait-ready", "--clear-env"], "--clear-env removes the NOTIFY_SOCKET"],
+      [["--wait-ready", "--chroot", "/srv"], "outside the --chroot root"],
+    ];
+    for (const [options, message] of cases) {
+      const result = await tinyd(["service", "systemd", "web", "-F", ...options, "--", "/bin/sleep", "300"]);
+      expect(result.exitCode).toBe(64);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain(message);
+    }
+  });
+
+  test("ExecStart returns once ready", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "web.pid");
+    const marker = join(dir, "ready");
+    const server = join(dir, "server.sh");
+    writeFileSync(server, `#!/bin/sh\nsleep 0.5\necho > "${marker}"\necho >&4\nexec sleep 300\n`, { mode: 0o755 });
+    const generated = await tinyd(["service", "systemd", "web", "-p", pidfile, "--wait-ready=20", "--notify-fd", "4", "--", server]);
+    expect(generated.exitCode).toBe(0);
+
+    const words = execStartWords(generated.stdout);
+    expect(words[0]).toBe(TINYD);
+    const result = await tinyd(words.slice(1));
+    const pid = readPid(pidfile);
+    try {
+      expect(result.stderr).toBe("");
+      expect(result.exitCode).toBe(0);
+      // The server reports after it wrote the marker, so a start that returned early finds none.
+      expect(existsSync(marker)).toBe(true);
+      expect(alive(pid)).toBe(true);
+    } finally {
+      if (alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  });
+
+  test("Type=notify ExecStart reports to systemd", async () => {
+    // A listener of tinyd's own takes the place of systemd's notification socket.
+    const listener = ReadinessListener.open();
+    const dir = tempDir();
+    const pidfile = join(dir, "web.pid");
+    let pid: number | null = null;
+    try {
+      const generated = await tinyd(["service", "systemd", "web", "-F", "-p", pidfile, "--wait-ready", "--", process.execPath, NOTIFY_FIXTURE, "READY=1"]);
+      expect(generated.exitCode).toBe(0);
+      const words = execStartWords(generated.stdout);
+      expect(words[0]).toBe(TINYD);
+
+      const proc = Bun.spawn(words, { env: { ...process.env, TINYD_TEST_TAG: TAG, ...listener.environment }, stdout: "pipe", stderr: "pipe" });
+      pid = proc.pid;
+      const outcome = await listener.wait({ timeoutMs: 20_000, exited: proc.exited });
+      expect(outcome.outcome).toBe("ready");
+      expect(await proc.exited).toBe(0);
+      expect(JSON.parse(await new Response(proc.stdout).text()).delivered).toBe(true);
+      // -F writes its own pid before the exec, so the READY=1 came from the unit's main process.
+      expect(readPid(pidfile)).toBe(proc.pid);
+    } finally {
+      listener.close();
+      if (pid !== null && alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  });
+
   test("systemd-analyze verify accepts units", async () => {
     if (SYSTEMD_ANALYZE === null) {
       console.log("skipped: systemd-analyze is not installed");
@@ -103,6 +229,9 @@ describe("service systemd", () => {
     const units = {
       "forking.service": ["service", "systemd", "forking", "-o", join(dir, "out.log"), "--env", "A=b c", "--", "/bin/sh", "-c", "exec sleep 300", ...AWKWARD_ARGUMENTS],
       "exec.service": ["service", "systemd", "exec", "-F", "--description", "100% fine", "--", "/bin/sleep", "300"],
+      "ready.service": ["service", "systemd", "ready", "--wait-ready=2.5", "--notify-fd", "4", "--", "/bin/sleep", "300"],
+      "unlimited.service": ["service", "systemd", "unlimited", "--wait-ready=0", "--", "/bin/sleep", "300"],
+      "notify.service": ["service", "systemd", "notify", "-F", "--wait-ready=30", "--", "/bin/sleep", "300"],
     };
     for (const [file, args] of Object.entries(units)) {
       const result = await tinyd(args);
@@ -222,6 +351,12 @@ describe("service rcd", () => {
     }
   });
 
+  test("optional value stays attached", async () => {
+    const result = await tinyd(["service", "rcd", "web", "--wait-ready=30", "--notify-fd", "4", "--", "/bin/sleep", "300"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('command_args="-p \\"\\${pidfile}\\" --wait-ready=30 --notify-fd 4 -- /bin/sleep 300"\n');
+  });
+
   test("script gets command_interpreter", async () => {
     const dir = tempDir();
     const script = join(dir, "server.sh");
@@ -274,6 +409,23 @@ describe("service errors", () => {
     const result = await tinyd(["service", "systemd", "web", "--tinyd", "bin/tinyd", "--", "/bin/sleep", "300"]);
     expect(result.exitCode).toBe(64);
     expect(result.stderr).toContain("invalid --tinyd 'bin/tinyd'");
+  });
+
+  test("invalid readiness values", async () => {
+    const cases: [string[], string][] = [
+      [["--wait-ready=soon"], "invalid --wait-ready 'soon'"],
+      [["--wait-ready=-1"], "invalid --wait-ready '-1'"],
+      [["--notify-fd", "2"], "invalid --notify-fd '2'"],
+      [["--notify-fd", "4x"], "invalid --notify-fd '4x'"],
+      [["--notify-fd", "3"], "--notify-fd 3 collides with the lock of the pidfile /run/web.pid"],
+      [["--wait-ready", "--env", "NOTIFY_SOCKET=/run/x"], "--env NOTIFY_SOCKET conflicts with readiness"],
+    ];
+    for (const [options, message] of cases) {
+      const result = await tinyd(["service", "systemd", "web", ...options, "--", "/bin/sleep", "300"]);
+      expect(result.exitCode).toBe(64);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain(message);
+    }
   });
 
   test("multi-line description", async () => {

@@ -7,7 +7,8 @@ import { isAbsolute, resolve } from "node:path";
 import type { OptionValues } from "../cli/argv";
 import { type OptionDef, subcommands } from "../cli/definitions";
 import { ExitCode, TinydError, usageError } from "../errors";
-import { parseUmask } from "../options";
+import { DEFAULT_READY_TIMEOUT_SECONDS, parseUmask } from "../options";
+import { MAX_NOTIFY_FD, MIN_NOTIFY_FD, NOTIFY_FD_ENV, NOTIFY_SOCKET_ENV } from "../readiness/variables";
 
 export const INIT_SYSTEMS = ["systemd", "openrc", "rcd"] as const;
 export type InitSystem = (typeof INIT_SYSTEMS)[number];
@@ -20,6 +21,16 @@ export interface PassedOption {
   letter: string | null;
   /** The value, or null for a flag. */
   value: string | null;
+  /** The value must follow "=" in the same word, as in --wait-ready=30, because the option's value is optional. */
+  attached: boolean;
+}
+
+/** The readiness that the start waits for, from --wait-ready and --notify-fd. */
+export interface ServiceReadiness {
+  /** Seconds that tinyd waits for the daemon's report; null waits without a limit. */
+  timeoutSeconds: number | null;
+  /** The descriptor of --notify-fd, or null when the daemon reports over NOTIFY_SOCKET only. */
+  notifyFd: number | null;
 }
 
 export interface ServiceSpec {
@@ -33,6 +44,8 @@ export interface ServiceSpec {
   foreground: boolean;
   /** Start options other than --pidfile and --foreground, in declaration order. */
   options: PassedOption[];
+  /** Null when the start returns without waiting for the daemon to be ready. */
+  readiness: ServiceReadiness | null;
   /** The daemon's command, its program an absolute path. */
   command: string[];
   /** tinyd's version, for the header of the file. */
@@ -122,6 +135,44 @@ function checkStartOptions(options: OptionValues): void {
   }
 }
 
+/**
+ * Reads --wait-ready and --notify-fd as the start will, and rejects what the
+ * start would reject, so that a unit or script does not fail at every start.
+ */
+function serviceReadiness(options: OptionValues, pidfile: string | null): ServiceReadiness | null {
+  const waitReady = options["wait-ready"];
+  const notifyFdText = typeof options["notify-fd"] === "string" ? options["notify-fd"] : undefined;
+  if ((waitReady === undefined || waitReady === false) && notifyFdText === undefined) return null;
+
+  let timeoutSeconds: number | null = DEFAULT_READY_TIMEOUT_SECONDS;
+  if (typeof waitReady === "string") {
+    const seconds = Number(waitReady);
+    if (waitReady.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+      throw usageError(`invalid --wait-ready '${waitReady}': expected a number of seconds, 0 or more (0 waits without a limit)`, { waitReady });
+    }
+    timeoutSeconds = seconds === 0 ? null : seconds;
+  }
+
+  let notifyFd: number | null = null;
+  if (notifyFdText !== undefined) {
+    notifyFd = /^\d+$/.test(notifyFdText) ? Number(notifyFdText) : Number.NaN;
+    if (!(notifyFd >= MIN_NOTIFY_FD && notifyFd <= MAX_NOTIFY_FD)) {
+      throw usageError(`invalid --notify-fd '${notifyFdText}': expected a descriptor number from ${MIN_NOTIFY_FD} to ${MAX_NOTIFY_FD}`, { notifyFd: notifyFdText });
+    }
+    if (notifyFd === 3 && pidfile !== null && options["no-close"] !== true) {
+      throw usageError(`--notify-fd 3 collides with the lock of the pidfile ${pidfile}, which the daemon holds on descriptor 3: choose 4 or higher`);
+    }
+  }
+
+  for (const entry of (options.env as string[] | undefined) ?? []) {
+    const key = entry.slice(0, entry.indexOf("="));
+    if (key === NOTIFY_SOCKET_ENV || key === NOTIFY_FD_ENV) {
+      throw usageError(`--env ${key} conflicts with readiness, which sets ${key} itself: remove it from --env`, { env: key });
+    }
+  }
+  return { timeoutSeconds, notifyFd };
+}
+
 function checkOneLine(value: string, option: string): string {
   if (/[\x00-\x1f\x7f]/.test(value)) throw usageError(`invalid ${option} '${value}': it must be one line without control characters`);
   return value;
@@ -148,12 +199,13 @@ export function serviceSpec(options: OptionValues, positionals: readonly string[
     const value = options[key];
     if (value === undefined || value === false) continue;
     const letter = aliasOf(def);
+    const attached = def.optionalValue === true;
     const values = Array.isArray(value) ? value : [value];
     for (const item of values) {
       if (item === true) {
-        passed.push({ name: key, letter, value: null });
+        passed.push({ name: key, letter, value: null, attached });
       } else {
-        passed.push({ name: key, letter, value: isPathOption(def) ? resolve(cwd, String(item)) : String(item) });
+        passed.push({ name: key, letter, value: isPathOption(def) ? resolve(cwd, String(item)) : String(item), attached });
       }
     }
   }
@@ -178,6 +230,7 @@ export function serviceSpec(options: OptionValues, positionals: readonly string[
     pidfile,
     foreground,
     options: passed,
+    readiness: serviceReadiness(options, pidfile),
     command: absoluteCommandLine,
     version,
   };
@@ -186,11 +239,17 @@ export function serviceSpec(options: OptionValues, positionals: readonly string[
 /**
  * Spells the passed options as words: with long names ("--output FILE"),
  * or with one-letter aliases where they exist ("-o FILE"), as rc.d scripts
- * write daemon(8) flags.
+ * write daemon(8) flags. An optional value goes in the same word as its
+ * long name ("--wait-ready=30"), since a separate word would be taken for
+ * the command.
  */
 export function optionWords(options: readonly PassedOption[], style: "long" | "short"): string[] {
   const words: string[] = [];
   for (const option of options) {
+    if (option.attached) {
+      words.push(option.value === null ? `--${option.name}` : `--${option.name}=${option.value}`);
+      continue;
+    }
     const flag = option.name.length === 1 ? `-${option.name}` : style === "short" && option.letter !== null ? `-${option.letter}` : `--${option.name}`;
     words.push(flag);
     if (option.value !== null) words.push(option.value);
