@@ -7,7 +7,7 @@
  */
 import { ExitCode, TinydError } from "./errors";
 import { type PidfileState, readPidfile, removeStalePidfile } from "./pidfile";
-import { kill, PosixError } from "./posix/libc";
+import { getpgid, getsid, kill, PosixError } from "./posix/libc";
 import { holdsOpen, isAlive, processInfo } from "./proc";
 import { parseSignal, signalName } from "./signals";
 import { readState, type SupervisorState } from "./supervisor/state";
@@ -92,7 +92,18 @@ export function daemonStatus(pidfile: string): DaemonStatus {
   // Locked but empty: a launcher holds the lock and the daemon has not written its pid yet.
   if (state.pid === null) return { ...base, state: "starting", code: StatusCode.RUNNING };
 
+  // The lock shows that some process holds the file, not that it is the pid written in it.
+  const holder = supervisor ? supervisor.supervisorPid : state.pid;
   const info = processInfo(state.pid);
+  if (info === null || info.state === "Z" || holdsOpen(holder, pidfile) === false) {
+    return {
+      ...base,
+      pid: state.pid,
+      state: "unknown",
+      code: StatusCode.UNKNOWN,
+      error: `${pidfile} is locked, but pid ${state.pid} in it is ${info === null || info.state === "Z" ? "not running" : "not the process that holds it"}; a process that the daemon started may hold the lock`,
+    };
+  }
   return {
     ...base,
     state: "running",
@@ -137,16 +148,14 @@ export function signalDaemon(pidfile: string, signal: string | number): { pid: n
     throw new TinydError("E_NOT_RUNNING", `not running: ${pidfile} is missing or not locked, so no signal was sent`, StatusCode.NOT_RUNNING, { pidfile });
   }
 
+  // A supervised service gets every signal through its supervisor, which
+  // passes HUP (without -H), USR1, USR2 and WINCH on to the child and stops
+  // the service on TERM and INT, so that a stopped child is not restarted.
   const supervisor = supervisorOf(pidfile, state);
-  if (supervisor && pid !== supervisor.supervisorPid) {
-    // A child pidfile: the supervisor holds the lock and the pid must be its child.
-    verifyHolder(supervisor.supervisorPid, pidfile);
-    if (processInfo(pid)?.parentPid !== supervisor.supervisorPid) throw notTheDaemon(pid, pidfile);
-  } else {
-    verifyHolder(pid, pidfile);
-  }
-  sendSignal(pid, number, pidfile);
-  return { pid, signal: number };
+  const target = supervisor ? supervisor.supervisorPid : pid;
+  verifyHolder(target, pidfile);
+  sendSignal(target, number, pidfile);
+  return { pid: target, signal: number };
 }
 
 function notTheDaemon(pid: number, pidfile: string): TinydError {
@@ -188,6 +197,39 @@ export interface StopResult {
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 const STOP_POLL_MS = 20;
 
+/** How long stop waits for a launcher that holds the lock to write the pid. */
+const PID_WRITE_WAIT_MS = 1000;
+
+/** Waits briefly for a pid in a pidfile that is locked but still empty, as during a start. */
+async function pidOnceWritten(pidfile: string): Promise<number | null> {
+  const deadline = performance.now() + PID_WRITE_WAIT_MS;
+  while (performance.now() < deadline) {
+    await Bun.sleep(STOP_POLL_MS);
+    const state = readPidfile(pidfile);
+    if (!state.locked) return null;
+    if (state.pid !== null) return state.pid;
+  }
+  return null;
+}
+
+/**
+ * Returns the process group of a daemon when it is one of tinyd's making:
+ * the detach's setsid() gives the daemon a session whose one group has the
+ * session's id. Null otherwise, and for this process's own group.
+ */
+function processGroupOf(pid: number): number | null {
+  let group: number;
+  let session: number;
+  try {
+    group = getpgid(pid);
+    session = getsid(pid);
+  } catch {
+    return null;
+  }
+  if (group <= 1 || group !== session || group === getpgid(0)) return null;
+  return group;
+}
+
 function waitUntilReleased(pidfile: string, pid: number, seconds: number): Promise<boolean> {
   // The lock goes when the daemon exits, even while it lingers as a zombie.
   return waitFor(() => lockedPid(pidfile) !== pid || !isAlive(pid), seconds);
@@ -208,10 +250,21 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
   const supervisor = supervisorOf(pidfile, state);
   if (supervisor) return stopSupervised(pidfile, supervisor, signal, options);
 
-  const pid = state.locked ? state.pid : null;
-  if (pid === null) return { wasRunning: false, stopped: true, pid: null, killed: false };
+  if (!state.locked) return { wasRunning: false, stopped: true, pid: null, killed: false };
+  const pid = state.pid ?? (await pidOnceWritten(pidfile));
+  if (pid === null && !readPidfile(pidfile).locked) return { wasRunning: false, stopped: true, pid: null, killed: false };
+  if (pid === null) {
+    throw new TinydError(
+      "E_PIDFILE",
+      `${pidfile} is locked but names no pid, so tinyd cannot tell which process to stop. Find the holder with 'fuser ${pidfile}'`,
+      StatusCode.UNKNOWN,
+      { pidfile },
+    );
+  }
 
   verifyHolder(pid, pidfile);
+  // The daemon's process group: its session's, which holds what it started.
+  const group = processGroupOf(pid);
   sendSignal(pid, signal, pidfile);
   if (await waitUntilReleased(pidfile, pid, timeout)) {
     removeStalePidfile(pidfile, pid);
@@ -220,8 +273,13 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
   if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false };
 
   // Recheck the lock right before SIGKILL: the pid must still be the daemon's.
-  if (lockedPid(pidfile) === pid) sendSignal(pid, parseSignal("KILL"), pidfile);
-  const stopped = await waitUntilReleased(pidfile, pid, timeout);
+  // SIGKILL goes to the daemon's whole process group, so that no process it
+  // started keeps the pidfile locked.
+  if (lockedPid(pidfile) === pid) {
+    sendSignal(pid, parseSignal("KILL"), pidfile);
+    if (group !== null) sendSignal(-group, parseSignal("KILL"), pidfile);
+  }
+  const stopped = await waitFor(() => !readPidfile(pidfile).locked, timeout);
   if (stopped) removeStalePidfile(pidfile, pid);
   return { wasRunning: true, stopped, pid, killed: true };
 }

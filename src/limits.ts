@@ -101,7 +101,7 @@ export function parseNice(value: number | string | undefined): number | null {
   const text = String(value).trim();
   const nice = /^[+-]?\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!(nice >= NICE_MIN && nice <= NICE_MAX)) {
-    throw usageError(`invalid nice '${value}': expected a niceness from ${NICE_MIN} to ${NICE_MAX}`, { nice: value });
+    throw usageError(`invalid --nice '${value}': expected a niceness from ${NICE_MIN} to ${NICE_MAX}`, { nice: value });
   }
   return nice;
 }

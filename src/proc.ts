@@ -20,10 +20,15 @@ const LINUX_CLOCK_TICKS = 100;
 
 let bootTimeSeconds: number | undefined;
 
+/**
+ * Returns the boot time in seconds since the epoch. It comes from the
+ * uptime, which has 10 ms steps, because btime in /proc/stat is rounded to
+ * whole seconds and would put start times up to a second off.
+ */
 function linuxBootTime(): number {
   if (bootTimeSeconds === undefined) {
-    const match = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "latin1"));
-    bootTimeSeconds = match ? Number(match[1]) : 0;
+    const uptime = Number.parseFloat(readFileSync("/proc/uptime", "latin1"));
+    bootTimeSeconds = Date.now() / 1000 - uptime;
   }
   return bootTimeSeconds;
 }

@@ -6,6 +6,7 @@ import { closeSync, constants as fs, fstatSync, openSync, unlinkSync } from "nod
 import { ExitCode, TinydError } from "./errors";
 import { type PidfileLock, releasePidfile } from "./pidfile";
 import { constants } from "./posix/constants";
+import { strerror } from "./posix/libc";
 
 /** Log files are readable by the owner and the owner's group only. */
 const OUTPUT_MODE = 0o640;
@@ -38,12 +39,16 @@ export function openOutput(path: string): OpenedFile {
 
 function outputError(path: string, error: unknown): TinydError {
   const code = (error as NodeJS.ErrnoException).code;
-  const reason =
-    code === "EACCES" || code === "EPERM"
-      ? "permission denied. Choose a file you can write to"
-      : code === "EISDIR"
-        ? "it is a directory. Name a file"
-        : (error as Error).message;
+  const reasons: Record<string, string> = {
+    EACCES: "permission denied. Choose a file you can write to",
+    EPERM: "permission denied. Choose a file you can write to",
+    EISDIR: "it is a directory. Name a file",
+    ENOENT: "its directory does not exist, or it is a dangling symbolic link. Create the directory or choose another path",
+    EROFS: "the file system is read-only. Choose a file on a writable one",
+    ENOTDIR: "a component of the path is not a directory",
+  };
+  const errno = (error as { errno?: number }).errno;
+  const reason = (code && reasons[code]) ?? (typeof errno === "number" ? strerror(Math.abs(errno)) : (error as Error).message);
   return new TinydError("E_OUTPUT", `cannot open output file ${path}: ${reason}`, ExitCode.CANNOT_CREATE, { path, errno: code });
 }
 

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { alive, readPid, tempDir, tinyd, waitFor } from "./helpers";
+import { alive, isLocked, readPid, tempDir, tinyd, waitFor } from "./helpers";
 
 
 /** Starts `sh -c SCRIPT` as a daemon and returns its pid. */
@@ -59,6 +59,16 @@ describe("status", () => {
     const result = await tinyd(["status", "-p", pidfile]);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toStartWith(`dead: ${pidfile} exists but is not locked`);
+  });
+
+  test("locked pidfile naming another pid reports 4", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "d.pid");
+    await startDaemon(pidfile, "exec sleep 300");
+    writeFileSync(pidfile, `${process.pid}\n`);
+    const result = await tinyd(["status", "-p", pidfile]);
+    expect(result.exitCode).toBe(4);
+    expect(result.stdout).toBe(`unknown: ${pidfile} is locked, but pid ${process.pid} in it is not the process that holds it; a process that the daemon started may hold the lock\n`);
   });
 
   test("unreadable pidfile reports 4", async () => {
@@ -177,6 +187,39 @@ describe("stop", () => {
       expect(alive(daemon)).toBe(true);
     } finally {
       bystander.stop();
+    }
+  });
+
+  test("kill reaches what the daemon started", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "d.pid");
+    const childPidfile = join(dir, "child.pid");
+    // The background sleep inherits fd 3 and so the lock; it must die too.
+    const pid = await startDaemon(pidfile, `trap '' TERM; sleep 300 & echo $! > ${childPidfile}; while :; do sleep 0.1; done`);
+    await waitFor(() => existsSync(childPidfile) && readFileSync(childPidfile, "utf8").trim() !== "", "the child's pid");
+    const child = Number(readFileSync(childPidfile, "utf8").trim());
+
+    const stop = await tinyd(["stop", "-p", pidfile, "--timeout", "0.3", "--kill"]);
+    expect(stop.exitCode).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(alive(child)).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+
+  test("locked pidfile without a pid is refused", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "d.pid");
+    writeFileSync(pidfile, "garbage\n");
+    const holder = Bun.spawn(["flock", pidfile, "sleep", "300"], { stdio: ["ignore", "ignore", "ignore"] });
+    try {
+      await waitFor(() => isLocked(pidfile), "the holder's lock");
+      const stop = await tinyd(["stop", "-p", pidfile]);
+      expect(stop.exitCode).toBe(4);
+      expect(stop.stderr).toBe(`tinyd: ${pidfile} is locked but names no pid, so tinyd cannot tell which process to stop. Find the holder with 'fuser ${pidfile}'\n`);
+      expect(alive(holder.pid)).toBe(true);
+    } finally {
+      holder.kill(9);
+      await holder.exited;
     }
   });
 

@@ -389,8 +389,8 @@ for (const launch of LAUNCH_METHODS) {
         [["--limit", "as=-1"], "tinyd: invalid limit 'as=-1': '-1' is not a number of bytes, with an optional K, M, G or T suffix, or 'unlimited'\n"],
         [["--core", "--no-core"], "tinyd: --core and --no-core contradict each other: give one of them\n"],
         [["--core", "--limit", "core=0"], "tinyd: --core and --limit core=… contradict each other: give one of them\n"],
-        [["--nice", "20"], "tinyd: invalid nice '20': expected a niceness from -20 to 19\n"],
-        [["--nice", "x"], "tinyd: invalid nice 'x': expected a niceness from -20 to 19\n"],
+        [["--nice", "20"], "tinyd: invalid --nice '20': expected a niceness from -20 to 19\n"],
+        [["--nice", "x"], "tinyd: invalid --nice 'x': expected a niceness from -20 to 19\n"],
       ];
       const maxOpenFiles = Number(readFileSync("/proc/sys/fs/nr_open", "utf8"));
       cases.push([["--limit", "nofile=unlimited"], `tinyd: invalid limit 'nofile=unlimited': Linux caps nofile at fs.nr_open, ${maxOpenFiles} here. Give at most ${maxOpenFiles}\n`]);

@@ -408,6 +408,41 @@ describe("supervisor (native only)", () => {
     expect(logLines(log).at(-1)).toEndWith("stopped during the restart delay");
   });
 
+  test("reload on the child pidfile reaches the supervisor", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["-H", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sleep", "300"])).exitCode).toBe(0);
+    const child = readPid(pidfile);
+
+    const reload = await tinyd(["reload", "-p", pidfile]);
+    expect(reload.exitCode).toBe(0);
+    expect(reload.stderr).toBe(`tinyd: sent signal HUP to pid ${readPid(supervisorPidfile)} (${pidfile})\n`);
+    await waitFor(() => logLines(log).some((line) => line.endsWith("reopened the log files")), "the reopen");
+    expect(alive(child)).toBe(true);
+  });
+
+  test("same file for -P and -p exits 64", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "same.pid");
+    const result = await tinyd(["-P", pidfile, "-p", pidfile, "--", "sleep", "1"]);
+    expect(result.exitCode).toBe(64);
+    expect(result.stderr).toBe(`tinyd: -P and -p both name ${pidfile}: the supervisor and its child need a pidfile each\n`);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+
+  test("long title keeps the child's pid", async () => {
+    const dir = tempDir();
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["-t", "averyveryverylongtitle", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"])).exitCode).toBe(0);
+    const child = String(readPid(pidfile));
+    const name = readFileSync(`/proc/${readPid(supervisorPidfile)}/comm`, "utf8").trim();
+    expect(name).toEndWith(`[${child}]`);
+    expect(name.length).toBeLessThanOrEqual(15);
+  });
+
   test("title names the supervisor", async () => {
     const dir = tempDir();
     const supervisorPidfile = join(dir, "sup.pid");
@@ -590,7 +625,7 @@ describe("supervisor (native only)", () => {
 
   test("invalid supervision values exit 64", async () => {
     const cases: [string[], string][] = [
-      [["-R", "soon"], "tinyd: invalid restart-delay 'soon': expected a number of seconds, 0 or more\n"],
+      [["-R", "soon"], "tinyd: invalid --restart-delay 'soon': expected a number of seconds, 0 or more\n"],
       [["--restart-on", "sometimes"], "tinyd: invalid --restart-on 'sometimes': expected always or failure\n"],
       [["-r", "--no-restart-exit", "300"], "tinyd: invalid --no-restart-exit '300': expected exit codes from 0 to 255, such as 0 or 0,78\n"],
       [["-r", "--max-size", "10M"], "tinyd: --max-size rotates an output file: give -o, --stdout or --stderr as well\n"],

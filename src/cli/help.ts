@@ -48,6 +48,14 @@ function optionLines(sub: SubcommandDef): string[] {
   });
 }
 
+/** Lists the subcommands, each description in a column past the longest name. */
+function commandLines(): string[] {
+  const all = Object.values(subcommands);
+  // Two spaces of indent, the longest name, and at least two spaces before the description.
+  const column = 2 + Math.max(...all.map((other) => other.name.length)) + 2;
+  return all.map((other) => `  ${other.name.padEnd(column - 2)}${wrap(other.description, column)}`);
+}
+
 export function renderHelp(sub: SubcommandDef, version: string): string {
   const lines = [`tinyd ${version}: ${sub.description}`, "", `Usage: tinyd ${sub.usage}`];
   if (sub.name === "start") {
@@ -62,7 +70,7 @@ export function renderHelp(sub: SubcommandDef, version: string): string {
     lines.push(
       "",
       "Commands:",
-      ...Object.values(subcommands).map((other) => `  ${other.name.padEnd(8)}${wrap(other.description, 10)}`),
+      ...commandLines(),
       "",
       wrap(
         "The first word that is not an option is the command, unless it names a subcommand; everything after it belongs to the command. 'tinyd stop --help' shows the options of stop, and likewise for the others.",

@@ -163,7 +163,7 @@ async function runStatus(options: OptionValues, sub: SubcommandDef): Promise<num
       output(`restarting: the child has exited and the supervisor waits to start it again${supervised}`);
       break;
     case "dead":
-      output(`dead: ${pidfile} exists but is not locked${status.pid ? `; pid ${status.pid} is not the daemon` : ""}`);
+      output(`dead: ${pidfile} exists but is not locked${status.pid ? `, so the daemon it names, pid ${status.pid}, has exited` : ""}`);
       break;
     case "stopped":
       output(`not running (no pidfile at ${pidfile})`);

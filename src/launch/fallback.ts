@@ -9,6 +9,7 @@
  * init, with clean signals and only the descriptors it was given.
  */
 import { closeSync, readSync, writeSync } from "node:fs";
+import { ExitCode, TinydError } from "../errors";
 import { pipe } from "../posix/libc";
 import { ROLE_ENV, selfCommand } from "../self";
 import { type LaunchRequest, type LaunchResult, LaunchStep } from "./request";
@@ -76,6 +77,14 @@ export async function launchFallback(request: LaunchRequest): Promise<LaunchResu
       env: { ...process.env, [ROLE_ENV.intermediate]: "1" },
       detached: true,
     });
+  } catch (error) {
+    closeSync(requestWrite);
+    closeSync(reportRead);
+    throw new TinydError(
+      "E_LAUNCH",
+      `cannot start tinyd again for the fallback launch (${process.execPath}): ${(error as Error).message.replace(/^\w+: /, "")}. The user running tinyd must be able to execute it`,
+      ExitCode.OS_ERROR,
+    );
   } finally {
     closeSync(requestRead);
     closeSync(reportWrite);

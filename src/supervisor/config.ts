@@ -180,7 +180,7 @@ function seconds(value: number | string | undefined, option: string, fallback: n
   if (value === undefined) return fallback;
   const number = typeof value === "number" ? value : Number(value.trim() === "" ? Number.NaN : value);
   if (!Number.isFinite(number) || number < 0) {
-    throw usageError(`invalid ${option} '${value}': expected a number of seconds, 0 or more`, { [option]: value });
+    throw usageError(`invalid --${option} '${value}': expected a number of seconds, 0 or more`, { [option]: value });
   }
   return number;
 }
@@ -189,7 +189,7 @@ function count(value: number | string | undefined, option: string, minimum: numb
   if (value === undefined) return null;
   const text = String(value).trim();
   if (!/^\d+$/.test(text) || Number(text) < minimum) {
-    throw usageError(`invalid ${option} '${value}': expected a whole number, ${minimum} or more`, { [option]: value });
+    throw usageError(`invalid --${option} '${value}': expected a whole number, ${minimum} or more`, { [option]: value });
   }
   return Number(text);
 }
@@ -222,7 +222,7 @@ function lookup(table: Record<string, number>, value: string | undefined, option
   if (value === undefined) return fallback;
   const number = table[value.toLowerCase().replace(/^log_/, "")];
   if (number === undefined) {
-    throw usageError(`invalid ${option} '${value}': expected one of ${Object.keys(table).join(", ")}`, { [option]: value });
+    throw usageError(`invalid --${option} '${value}': expected one of ${Object.keys(table).join(", ")}`, { [option]: value });
   }
   return number;
 }
@@ -276,6 +276,9 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     totalLimit: count(options.restartLimit, "restart-limit", 0),
   };
   if (restart.maxDelayMs < restart.delayMs) restart.maxDelayMs = restart.delayMs;
+  if (options.supervisorPidfile !== undefined && plan.pidfile !== null && resolve(options.supervisorPidfile) === plan.pidfile) {
+    throw usageError(`-P and -p both name ${plan.pidfile}: the supervisor and its child need a pidfile each`);
+  }
 
   const syslogRequested = options.syslog === true || [options.syslogFacility, options.syslogPriority, options.syslogTag, options.syslogSocket, options.syslogStderrPriority].some((value) => value !== undefined);
   const syslog: SyslogSettings | null = syslogRequested

@@ -63,6 +63,15 @@ function reportToLauncher(line: string, fd: number = CONTROL_FD): void {
   }
 }
 
+/** Linux keeps 15 bytes of a process name. */
+const PROCESS_NAME_BYTES = 15;
+
+/** Returns TITLE[childpid], with TITLE shortened so that the pid fits in Linux's 15 bytes. */
+function processTitle(title: string, pid: number): string {
+  const suffix = `[${pid}]`;
+  return `${title.slice(0, Math.max(1, PROCESS_NAME_BYTES - suffix.length))}${suffix}`;
+}
+
 /** Exit status of the supervisor that mirrors the child's: its code, or 128 + signal. */
 function mirroredStatus(exit: ExitStatus): number {
   if (exit.signal !== null) return 128 + exit.signal;
@@ -162,7 +171,7 @@ class Supervisor {
     this.phase = "running";
     this.writeChildPid(child.pid);
     this.saveState();
-    if (this.config.title !== null) setProcessName(`${this.config.title}[${child.pid}]`);
+    if (this.config.title !== null) setProcessName(processTitle(this.config.title, child.pid));
     this.log(`started child ${child.pid}: ${this.config.command.join(" ")}`, SEVERITY.info);
 
     // The output is copied from the start: a child whose pipe fills up
