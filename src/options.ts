@@ -203,15 +203,15 @@ export function resolveCommand(command: string, searchPath: string): string {
 }
 
 function checkDirectory(path: string): void {
-  let ok = false;
+  let reason: string | null = null;
   try {
-    ok = statSync(path).isDirectory();
-    accessSync(path, fs.X_OK);
-  } catch {
-    ok = false;
+    if (!statSync(path).isDirectory()) reason = "it is not a directory";
+    else accessSync(path, fs.X_OK);
+  } catch (error) {
+    reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : "no search permission";
   }
-  if (!ok) {
-    throw new TinydError("E_CWD", `cannot change directory to ${path}: no such directory, or no search permission. Create it or pass another --cwd`, ExitCode.NO_INPUT, { path });
+  if (reason !== null) {
+    throw new TinydError("E_CWD", `cannot change directory to ${path}: ${reason}. Create it or pass another --cwd`, ExitCode.NO_INPUT, { path });
   }
 }
 

@@ -43,7 +43,7 @@ const LOCK_RETRY_MS = 2;
 /** How often to start over when the path was replaced between open and lock. */
 const REPLACED_ATTEMPTS = 10;
 
-function pidfileError(path: string, error: unknown): TinydError {
+function pidfileError(path: string, error: unknown, forReading = false): TinydError {
   const code = (error as NodeJS.ErrnoException).code;
   let reason: string;
   switch (code) {
@@ -58,7 +58,9 @@ function pidfileError(path: string, error: unknown): TinydError {
       break;
     case "EACCES":
     case "EPERM":
-      reason = "permission denied. Choose a directory you can write to, or run with the needed privileges";
+      reason = forReading
+        ? "permission denied. Run as a user that may read it, such as its owner or root"
+        : "permission denied. Choose a directory you can write to, or run with the needed privileges";
       break;
     case "EISDIR":
       reason = "it is a directory";
@@ -207,7 +209,7 @@ export function readPidfile(path: string): PidfileState {
     fd = openSync(path, fs.O_RDONLY | fs.O_NOFOLLOW | fs.O_NONBLOCK | constants.O_CLOEXEC);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { path, exists: false, locked: false, pid: null };
-    throw pidfileError(path, error);
+    throw pidfileError(path, error, true);
   }
 
   try {

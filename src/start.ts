@@ -2,7 +2,7 @@
  * Starting a daemon: validate, lock the pidfile, open the output files, launch,
  * and undo every side effect when a step fails.
  */
-import { constants as fs, openSync } from "node:fs";
+import { closeSync, existsSync, constants as fs, openSync, readSync } from "node:fs";
 import { ExitCode, TinydError, usageError } from "./errors";
 import { launch, LaunchStep } from "./launch";
 import type { LaunchResult } from "./launch";
@@ -29,6 +29,29 @@ export interface StartedDaemon {
   status?: string | null;
 }
 
+/**
+ * Returns the interpreter named by a script's #! line when the script exists
+ * but the interpreter does not, which execve(2) reports as ENOENT of the
+ * script itself. Null otherwise.
+ */
+function missingInterpreter(path: string): string | null {
+  let firstLine: string;
+  try {
+    const fd = openSync(path, fs.O_RDONLY | constants.O_CLOEXEC);
+    try {
+      const buffer = Buffer.alloc(256);
+      firstLine = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString("latin1").split("\n")[0]!;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  const match = /^#!\s*(\S+)/.exec(firstLine);
+  if (!match || existsSync(match[1]!)) return null;
+  return match[1]!;
+}
+
 function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false }>): TinydError {
   const privilegeError = privilegeLaunchError(plan, result);
   if (privilegeError) return privilegeError;
@@ -37,7 +60,9 @@ function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false 
   switch (result.step) {
     case LaunchStep.Exec: {
       const notFound = result.errno === 2 || result.errno === 20;
-      return new TinydError("E_EXEC", `cannot run '${plan.command[0]}': ${reason}`, notFound ? ExitCode.NOT_FOUND : ExitCode.NOT_EXECUTABLE, details);
+      const interpreter = notFound ? missingInterpreter(plan.path) : null;
+      const why = interpreter === null ? reason : `its interpreter ${interpreter} (from the #! line) was not found`;
+      return new TinydError("E_EXEC", `cannot run '${plan.command[0]}': ${why}`, notFound ? ExitCode.NOT_FOUND : ExitCode.NOT_EXECUTABLE, details);
     }
     case LaunchStep.Chdir:
       return new TinydError("E_CWD", `cannot change directory to ${plan.cwd}: ${reason}`, ExitCode.NO_INPUT, details);

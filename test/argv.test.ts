@@ -50,10 +50,14 @@ describe("parseCommandLine", () => {
     expect(parsed.command).toEqual(["stop", "now"]);
   });
 
-  test("subcommand name after options is a command", () => {
-    const parsed = parseCommandLine(["-p", "f", "status"]);
-    expect(parsed.subcommand.name).toBe("start");
-    expect(parsed.command).toEqual(["status"]);
+  test("subcommand name after options is rejected", () => {
+    expect(usageMessage(["-p", "f", "status"])).toBe("'status' is a subcommand, so it goes first: tinyd status [OPTIONS]. To run a command named status, put -- before it");
+  });
+
+  test("bare wait-ready before a number is rejected", () => {
+    expect(usageMessage(["--wait-ready", "3", "server"])).toBe("--wait-ready takes its value after '=': write --wait-ready=3, or put -- before a command named 3");
+    const parsed = parseCommandLine(["--wait-ready", "--", "3"]);
+    expect(parsed.command).toEqual(["3"]);
   });
 
   test("grouped short flags and attached values", () => {

@@ -228,6 +228,16 @@ for (const launch of LAUNCH_METHODS) {
       expect(taggedProcesses().filter((pid) => procStat(pid)?.comm === "broken")).toEqual([]);
     });
 
+    test("missing #! interpreter is named", async () => {
+      const dir = tempDir();
+      const script = join(dir, "script.sh");
+      writeFileSync(script, "#!/nonexistent/interpreter\necho hi\n", { mode: 0o755 });
+      const result = await tinyd(["-p", join(dir, "d.pid"), "--", script], { launch });
+      expect(result.exitCode).toBe(127);
+      expect(result.stderr).toBe(`tinyd: cannot run '${script}': its interpreter /nonexistent/interpreter (from the #! line) was not found\n`);
+      expect(existsSync(join(dir, "d.pid"))).toBe(false);
+    });
+
     test("symlinked pidfile is rejected", async () => {
       const dir = tempDir();
       const target = join(dir, "target");

@@ -53,7 +53,8 @@ function spelled(name: string): string {
 
 function unknownOption(option: string, sub: SubcommandDef): never {
   const where = sub.name === "start" ? "tinyd --help" : `tinyd ${sub.name} --help`;
-  throw usageError(`unknown option '${option}'. Run '${where}' for the list of options, and put the command's own options after --`, {
+  const commandHint = sub.takesCommand ? ", and put the command's own options after --" : "";
+  throw usageError(`unknown option '${option}'. Run '${where}' for the list of options${commandHint}`, {
     option,
   });
 }
@@ -86,11 +87,16 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     return argv[index]!;
   };
 
+  // The option whose value may only be attached, when it was the word just before.
+  let bareOptional: string | null = null;
+  let afterDashes = false;
+
   for (; index < argv.length; index++) {
     const word = argv[index]!;
 
     if (word === "--") {
       index += 1;
+      afterDashes = true;
       break;
     }
 
@@ -107,6 +113,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
         assign(options, key, def, true);
       } else if (def.optionalValue) {
         assign(options, key, def, attached ?? true);
+        if (attached === undefined) {
+          bareOptional = key;
+          continue;
+        }
       } else {
         assign(options, key, def, takeValue(key, attached));
       }
@@ -137,6 +147,14 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 
   if (sub.takesCommand) {
     command = argv.slice(index);
+    const first = command[0];
+    // Two common slips make a command that cannot be meant.
+    if (!afterDashes && first !== undefined && bareOptional !== null && index > 0 && argv[index - 1] === `--${bareOptional}` && /^\d+(\.\d+)?$/.test(first)) {
+      throw usageError(`--${bareOptional} takes its value after '=': write --${bareOptional}=${first}, or put -- before a command named ${first}`);
+    }
+    if (!afterDashes && first !== undefined && Object.hasOwn(subcommands, first)) {
+      throw usageError(`'${first}' is a subcommand, so it goes first: tinyd ${first} [OPTIONS]. To run a command named ${first}, put -- before it`);
+    }
   } else if (index < argv.length) {
     // Control subcommands take no command: words after -- are positionals.
     positionals.push(...argv.slice(index));
