@@ -66,6 +66,11 @@ function formatMs(ms: number): string {
   return ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
 }
 
+/** Formats a fraction as a percentage rounded down to 0.1, so that it shows below 70.0 % exactly when it is below 0.7. */
+function formatPercent(fraction: number): string {
+  return `${(Math.floor(fraction * 1000) / 10).toFixed(1)} %`;
+}
+
 function formatMiB(kib: number): string {
   return (kib / 1024).toFixed(1);
 }
@@ -208,7 +213,7 @@ function renderLog(result: LogResult): string[] {
       median === undefined ? "" : formatMs(median),
       minimum === undefined ? "" : formatMs(minimum),
       rate === undefined ? "" : (rate / 1000).toFixed(1),
-      rate === undefined || catRate === undefined ? "" : `${Math.round((100 * rate) / catRate)} %`,
+      rate === undefined || catRate === undefined ? "" : formatPercent(rate / catRate),
       lines.count,
       lines.order,
     ];
@@ -247,9 +252,10 @@ function renderMemoryTarget(result: MemoryResult): string {
     parts.push(`Its PSS is ${formatMiB(tinyd.pssKiB)} MiB alone and ${formatMiB(shared.pssKiB)} MiB while a second tinyd service shares the executable's pages.`);
   }
   if (floor !== undefined) {
+    const mostly = floor.rssKiB * 2 >= tinyd.rssKiB ? ", so the runtime alone accounts for most of tinyd's RSS" : "";
     parts.push(
-      `A compiled Bun program that only waits has an RSS of ${formatMiB(floor.rssKiB)} MiB, ${formatMiB(floor.executableKiB)} MiB of it its executable's, ` +
-        "so the runtime's code pages dominate.",
+      `A compiled Bun program that only waits has an RSS of ${formatMiB(floor.rssKiB)} MiB, ` +
+        `${formatMiB(floor.executableKiB)} MiB of it its executable's${mostly}.`,
     );
   }
   if (fallback !== undefined) parts.push(`With the fallback launch, which compiles no C, the supervisor's RSS is ${formatMiB(fallback.rssKiB)} MiB.`);
@@ -287,9 +293,9 @@ function renderLogTarget(result: LogResult): string {
   const rate = (ms: number) => `${(result.lines / ms / 1000).toFixed(1)} M lines/s`;
   const parts = [
     `${target}: ${fraction >= LOG_TARGET_FRACTION ? "met" : "missed"}. tinyd took ${formatMs(tinyd)} ms (${rate(tinyd)}), ` +
-      `${Math.round(fraction * 100)} % of cat's rate (${formatMs(cat)} ms, ${rate(cat)}).`,
+      `${formatPercent(fraction)} of cat's rate (${formatMs(cat)} ms, ${rate(cat)}).`,
   ];
-  if (stamped !== undefined) parts.push(`With --timestamps it took ${formatMs(stamped)} ms (${rate(stamped)}), ${Math.round((cat / stamped) * 100)} % of cat's rate.`);
+  if (stamped !== undefined) parts.push(`With --timestamps it took ${formatMs(stamped)} ms (${rate(stamped)}), ${formatPercent(cat / stamped)} of cat's rate.`);
   const lost = result.rows.filter((row) => row.label.startsWith("tinyd") && row.samples.some((sample) => sample.firstDifference !== undefined || sample.lines !== result.lines));
   parts.push(lost.length === 0 ? "tinyd lost and reordered no line in any run." : `tinyd lost or reordered lines in: ${lost.map((row) => row.label).join(", ")}.`);
   return parts.join(" ");
