@@ -159,6 +159,9 @@ function buildEnvironment(options: DaemonOptions, layers: [string, string | null
   for (const [key, value] of parseEnvEntries(options.env)) env.set(key, String(value));
   // A tinyd started from a daemon must not take on a helper's role.
   for (const marker of Object.values(ROLE_ENV)) env.delete(marker);
+  // An inherited notification descriptor number names a descriptor that the
+  // daemon does not get unless --no-close keeps it. Readiness sets its own.
+  if (!options.noClose) env.delete(NOTIFY_FD_ENV);
   return env;
 }
 
@@ -251,6 +254,9 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
   const umask = options.noUmask ? null : parseUmask(options.umask ?? DEFAULT_UMASK);
   const readiness = planReadiness(options);
   const privileges = planPrivileges(options);
+  if (readiness !== null && readiness.notifyFd === null && privileges.chroot !== null) {
+    throw usageError("--wait-ready with --chroot needs --notify-fd: the readiness socket lies outside the new root, where the daemon cannot reach it");
+  }
   const env = buildEnvironment(options, privileges.environment);
   // With --chroot, the command and the working directory are paths inside the root.
   const inRoot = privileges.chroot === null ? null : planInRoot(privileges.chroot, command[0]!, env.get("PATH") ?? DEFAULT_PATH, options.cwd);

@@ -69,6 +69,25 @@ describe("service systemd", () => {
     expect(lines).toContain("WantedBy=multi-user.target");
   });
 
+  test("supervised unit tracks the supervisor", async () => {
+    const result = await tinyd(["service", "systemd", "web", "-r", "-H", "-o", "/var/log/web.log", "--", "/bin/sleep", "300"]);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines).toContain("PIDFile=/run/web.sup.pid");
+    expect(lines).toContain(`ExecReload=${TINYD} reload --pidfile /run/web.sup.pid`);
+    expect(result.stdout).toContain("--supervisor-pidfile /run/web.sup.pid");
+    expect(result.stdout).toContain("--pidfile /run/web.pid");
+
+    const given = await tinyd(["service", "systemd", "web", "-r", "-P", "/run/custom.sup.pid", "--", "/bin/sleep", "300"]);
+    expect(given.stdout).toContain("PIDFile=/run/custom.sup.pid\n");
+  });
+
+  test("foreground with supervision exits 64", async () => {
+    const result = await tinyd(["service", "systemd", "web", "-F", "-r", "--", "/bin/sleep", "300"]);
+    expect(result.exitCode).toBe(64);
+    expect(result.stderr).toBe("tinyd: --foreground and supervision options cannot be combined: a supervisor always detaches\n");
+  });
+
   test("default pidfile under /run", async () => {
     const result = await tinyd(["service", "systemd", "worker", "--", "/bin/sleep", "300"]);
     expect(result.exitCode).toBe(0);

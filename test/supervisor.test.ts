@@ -423,6 +423,33 @@ describe("supervisor (native only)", () => {
     expect(alive(child)).toBe(true);
   });
 
+  test("QUIT reaches the child, the service stays", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    const script = "trap 'echo got QUIT' QUIT; while :; do sleep 0.1; done";
+    expect((await tinyd(["-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", script])).exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+    expect((await tinyd(["signal", "-p", pidfile, "QUIT"])).exitCode).toBe(0);
+    await waitFor(() => logLines(log).includes("got QUIT"), "the child's trap");
+    expect(alive(supervisor)).toBe(true);
+  });
+
+  test("restart-on alone turns restarts on", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["--restart-on", "failure", "-R", "0", "--max-restarts", "2", "-p", pidfile, "-o", log, "--", "sh", "-c", "exit 3"])).exitCode).toBe(0);
+    await waitFor(() => !existsSync(pidfile), "the supervisor to give up");
+    expect(logLines(log).filter((line) => line.includes("started child")).length).toBe(3);
+    const dir2 = tempDir();
+    const log2 = join(dir2, "app.log");
+    expect((await tinyd(["--max-restarts", "1", "-R", "0", "-o", log2, "--", "sh", "-c", "exit 3"])).exitCode).toBe(0);
+    await waitFor(() => logLines(log2).some((line) => line.includes("not restarting")), "the supervisor to give up");
+    expect(logLines(log2).filter((line) => line.includes("started child")).length).toBe(2);
+  });
+
   test("same file for -P and -p exits 64", async () => {
     const dir = tempDir();
     const pidfile = join(dir, "same.pid");

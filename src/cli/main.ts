@@ -6,9 +6,9 @@ import { writeSync } from "node:fs";
 import type { DaemonStatus } from "../control";
 import { ExitCode, TinydError, usageError } from "../errors";
 import type { DaemonOptions } from "../options";
-import type { SupervisionOptions } from "../supervisor/config";
 import { VERSION_STRING } from "../version";
 import { type OptionValues, parseCommandLine } from "./argv";
+import { supervisionOptions } from "./supervision-options";
 import type { SubcommandDef } from "./definitions";
 import { renderHelp } from "./help";
 import { LOG_LEVEL_QUIET, log, output } from "./log";
@@ -87,36 +87,6 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
   const daemon = await spawnDaemon(command, { ...daemonOptions, ...supervisionOptions(options) });
   if (options.verbose === true) output(String(daemon.pid));
   return ExitCode.OK;
-}
-
-function supervisionOptions(options: OptionValues): SupervisionOptions {
-  return {
-    supervise: options.supervise === true || undefined,
-    restart: options.restart === true || undefined,
-    restartDelay: text(options, "restart-delay"),
-    restartMaxDelay: text(options, "restart-max-delay"),
-    minUptime: text(options, "min-uptime"),
-    restartOn: text(options, "restart-on"),
-    noRestartExit: options["no-restart-exit"] as string[] | undefined,
-    maxRestarts: text(options, "max-restarts"),
-    restartWindow: text(options, "restart-window"),
-    restartLimit: text(options, "C"),
-    supervisorPidfile: text(options, "supervisor-pidfile"),
-    stopTimeout: text(options, "stop-timeout"),
-    syslog: options.syslog === true || undefined,
-    syslogFacility: text(options, "syslog-facility"),
-    syslogPriority: text(options, "syslog-priority"),
-    syslogStderrPriority: text(options, "syslog-stderr-priority"),
-    syslogTag: text(options, "syslog-tag"),
-    syslogSocket: text(options, "syslog-socket"),
-    reopenOnHup: options["reopen-on-hup"] === true || undefined,
-    maxSize: text(options, "max-size"),
-    keep: text(options, "keep"),
-    outputMask: text(options, "output-mask"),
-    timestamps: options.timestamps === true || undefined,
-    title: text(options, "title"),
-    supervisorUser: text(options, "supervisor-user"),
-  };
 }
 
 async function runStop(options: OptionValues, sub: SubcommandDef): Promise<number> {

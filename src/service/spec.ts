@@ -9,6 +9,8 @@ import { type OptionDef, subcommands } from "../cli/definitions";
 import { ExitCode, TinydError, usageError } from "../errors";
 import { DEFAULT_READY_TIMEOUT_SECONDS, parseUmask } from "../options";
 import { MAX_NOTIFY_FD, MIN_NOTIFY_FD, NOTIFY_FD_ENV, NOTIFY_SOCKET_ENV } from "../readiness/variables";
+import { supervisionRequested } from "../supervisor/config";
+import { supervisionOptions } from "../cli/supervision-options";
 
 export const INIT_SYSTEMS = ["systemd", "openrc", "rcd"] as const;
 export type InitSystem = (typeof INIT_SYSTEMS)[number];
@@ -41,6 +43,12 @@ export interface ServiceSpec {
   tinyd: string;
   /** Absolute path of the daemon's pidfile; null only for a foreground systemd service without -p. */
   pidfile: string | null;
+  /**
+   * The pidfile that names the service's main process: the supervisor's (-P)
+   * under supervision, since -p names a child that comes and goes, and
+   * otherwise the daemon's.
+   */
+  mainPidfile: string | null;
   foreground: boolean;
   /** Start options other than --pidfile and --foreground, in declaration order. */
   options: PassedOption[];
@@ -189,6 +197,10 @@ export function serviceSpec(options: OptionValues, positionals: readonly string[
   if (foreground && init !== "systemd") {
     throw usageError(`-F/--foreground does not fit ${init}, whose scripts expect the command to detach: drop it, or use systemd`);
   }
+  const supervised = supervisionRequested(supervisionOptions(options));
+  if (foreground && supervised) {
+    throw usageError("--foreground and supervision options cannot be combined: a supervisor always detaches");
+  }
 
   const absoluteCommandLine = absoluteCommand(command, cwd);
 
@@ -214,6 +226,18 @@ export function serviceSpec(options: OptionValues, positionals: readonly string[
   if (givenPidfile === "") throw usageError("invalid pidfile '': expected a path");
   const pidfile = givenPidfile !== undefined ? resolve(cwd, givenPidfile) : foreground ? null : `${PIDFILE_DIRECTORY[init]}/${name}.pid`;
 
+  // A supervised service always gets a supervisor pidfile, the one an init system can track.
+  let mainPidfile = pidfile;
+  if (supervised) {
+    const given = passed.find((option) => option.name === "supervisor-pidfile");
+    if (given) {
+      mainPidfile = given.value;
+    } else {
+      mainPidfile = `${PIDFILE_DIRECTORY[init]}/${name}.sup.pid`;
+      passed.push({ name: "supervisor-pidfile", letter: "P", value: mainPidfile, attached: false });
+    }
+  }
+
   const givenTinyd = typeof options.tinyd === "string" ? options.tinyd : undefined;
   if (givenTinyd !== undefined && !isAbsolute(givenTinyd)) {
     throw usageError(`invalid --tinyd '${givenTinyd}': expected the absolute path of tinyd on the target system, such as /usr/local/bin/tinyd`);
@@ -228,6 +252,7 @@ export function serviceSpec(options: OptionValues, positionals: readonly string[
     description: givenDescription ?? `${name}: ${commandText}`,
     tinyd: givenTinyd ?? runningTinyd(),
     pidfile,
+    mainPidfile,
     foreground,
     options: passed,
     readiness: serviceReadiness(options, pidfile),

@@ -75,13 +75,13 @@ export function systemdUnit(spec: ServiceSpec): string {
   } else if (spec.foreground) {
     service.push("Type=exec", `ExecStart=${commandLine(start)}`, "ExecReload=/bin/kill -HUP $MAINPID");
   } else {
-    service.push("Type=forking", `PIDFile=${systemdSpecifiers(spec.pidfile!)}`);
+    service.push("Type=forking", `PIDFile=${systemdSpecifiers(spec.mainPidfile!)}`);
     if (readiness !== null) {
       // NOTE: EXTEND_TIMEOUT_USEC= reaches tinyd, not systemd, so it cannot extend the start beyond this.
       const seconds = readiness.timeoutSeconds === null ? null : readiness.timeoutSeconds + FORKING_START_ALLOWANCE_SECONDS;
       service.push(`TimeoutStartSec=${startTimeout(seconds)}`);
     }
-    service.push(`ExecStart=${commandLine(start)}`, `ExecReload=${commandLine([spec.tinyd, "reload", "--pidfile", spec.pidfile!])}`);
+    service.push(`ExecStart=${commandLine(start)}`, `ExecReload=${commandLine([spec.tinyd, "reload", "--pidfile", spec.mainPidfile!])}`);
   }
 
   return [

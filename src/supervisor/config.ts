@@ -265,7 +265,18 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     throw usageError(`invalid --restart-on '${restartOn}': expected always or failure`, { restartOn });
   }
   const restart: RestartSettings = {
-    enabled: options.restart === true || options.restartDelay !== undefined || options.restartLimit !== undefined,
+    // Every option of the restart policy implies -r, as -R does in daemon(8).
+    enabled: [
+      options.restart === true ? true : undefined,
+      options.restartDelay,
+      options.restartLimit,
+      options.restartMaxDelay,
+      options.minUptime,
+      options.restartOn,
+      options.maxRestarts,
+      options.restartWindow,
+      options.noRestartExit?.length ? options.noRestartExit : undefined,
+    ].some((value) => value !== undefined),
     delayMs: seconds(options.restartDelay, "restart-delay", DEFAULT_RESTART_SETTINGS.delayMs / 1000) * 1000,
     maxDelayMs: seconds(options.restartMaxDelay, "restart-max-delay", DEFAULT_RESTART_SETTINGS.maxDelayMs / 1000) * 1000,
     minUptimeMs: seconds(options.minUptime, "min-uptime", DEFAULT_RESTART_SETTINGS.minUptimeMs / 1000) * 1000,

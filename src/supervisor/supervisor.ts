@@ -405,7 +405,8 @@ export async function runSupervisor(): Promise<never> {
 
   process.on("SIGTERM", () => supervisor.requestStop(parseSignal("TERM")));
   process.on("SIGINT", () => supervisor.requestStop(parseSignal("INT")));
-  for (const name of ["HUP", "USR1", "USR2", "WINCH"] as const) {
+  // QUIT too, which asks a JVM or a Go program for a stack dump.
+  for (const name of ["HUP", "QUIT", "USR1", "USR2", "WINCH"] as const) {
     process.on(`SIG${name}`, () => supervisor.forward(parseSignal(name)));
   }
 
