@@ -263,7 +263,7 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
   }
 
   verifyHolder(pid, pidfile);
-  // The daemon's process group: its session's, which holds what it started.
+  // The daemon's process group, the one of its session, which contains the processes it started.
   const group = processGroupOf(pid);
   sendSignal(pid, signal, pidfile);
   if (await waitUntilReleased(pidfile, pid, timeout)) {

@@ -202,7 +202,7 @@ export function unblockAllSignals(): void {
   if (libc().sigprocmask(constants.SIG_SETMASK, ptr(empty), null) < 0) throw new PosixError("sigprocmask", 0);
 }
 
-/** How a child ended, decoded from a waitpid(2) status. */
+/** The end of a child process, decoded from a waitpid(2) status. */
 export interface ExitStatus {
   /** The exit code when the child called exit(), otherwise null. */
   code: number | null;

@@ -275,7 +275,9 @@ export function optionWords(options: readonly PassedOption[], style: "long" | "s
       words.push(option.value === null ? `--${option.name}` : `--${option.name}=${option.value}`);
       continue;
     }
-    const flag = option.name.length === 1 ? `-${option.name}` : style === "short" && option.letter !== null ? `-${option.letter}` : `--${option.name}`;
+    let flag = `--${option.name}`;
+    if (option.name.length === 1) flag = `-${option.name}`;
+    else if (style === "short" && option.letter !== null) flag = `-${option.letter}`;
     words.push(flag);
     if (option.value !== null) words.push(option.value);
   }

@@ -405,7 +405,7 @@ export async function runSupervisor(): Promise<never> {
 
   process.on("SIGTERM", () => supervisor.requestStop(parseSignal("TERM")));
   process.on("SIGINT", () => supervisor.requestStop(parseSignal("INT")));
-  // QUIT too, which asks a JVM or a Go program for a stack dump.
+  // QUIT too: a JVM or a Go program prints a stack dump on it.
   for (const name of ["HUP", "QUIT", "USR1", "USR2", "WINCH"] as const) {
     process.on(`SIG${name}`, () => supervisor.forward(parseSignal(name)));
   }
