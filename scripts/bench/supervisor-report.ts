@@ -164,9 +164,9 @@ function renderRestarts(result: RestartResult): string[] {
 
   return [
     "Milliseconds between the start stamps of consecutive children, each of which exits at once. " +
-      "The last two columns subtract the bash loop's median interval, the child's own cost: " +
-      "they estimate each supervisor's time from a child's exit to the next child's exec, " +
-      "short of the loop's own fork and exec, and the interval itself bounds that time from above.",
+      "The last two columns subtract the bash loop's median interval, which is the child's own cost plus the loop's fork and exec. " +
+      "They estimate each supervisor's time from a child's exit to the next child's exec, short of the loop's own share. " +
+      "The interval itself bounds that time from above.",
     "",
     renderTable(["supervisor", "version", "restarts", "interval median", "interval p90", "interval min", "minus loop, median", "minus loop, p90"], rows),
     "",
