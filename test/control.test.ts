@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { alive, isLocked, readPid, tempDir, tinyd, waitFor } from "./helpers";
+import { alive, isLocked, readPid, TAG, tempDir, tinyd, waitFor } from "./helpers";
 
 
 /** Starts `sh -c SCRIPT` as a daemon and returns its pid. */
@@ -210,7 +210,13 @@ describe("stop", () => {
     const dir = tempDir();
     const pidfile = join(dir, "d.pid");
     writeFileSync(pidfile, "garbage\n");
-    const holder = Bun.spawn(["flock", pidfile, "sleep", "300"], { stdio: ["ignore", "ignore", "ignore"] });
+    // flock runs sleep as its child, which inherits the lock: the tag and a
+    // process group of its own let the cleanup reach both.
+    const holder = Bun.spawn(["flock", pidfile, "sleep", "300"], {
+      stdio: ["ignore", "ignore", "ignore"],
+      env: { ...process.env, TINYD_TEST_TAG: TAG },
+      detached: true,
+    });
     try {
       await waitFor(() => isLocked(pidfile), "the holder's lock");
       const stop = await tinyd(["stop", "-p", pidfile]);
@@ -218,7 +224,7 @@ describe("stop", () => {
       expect(stop.stderr).toBe(`tinyd: ${pidfile} is locked but names no pid, so tinyd cannot tell which process to stop. Find the holder with 'fuser ${pidfile}'\n`);
       expect(alive(holder.pid)).toBe(true);
     } finally {
-      holder.kill(9);
+      process.kill(-holder.pid, "SIGKILL");
       await holder.exited;
     }
   });
