@@ -499,6 +499,29 @@ describe("supervisor (native only)", () => {
     expect(lines.some((line) => line.endsWith(" to-stderr"))).toBe(false);
   });
 
+  test("timestamps keep bytes that are not UTF-8", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["--timestamps", "-p", pidfile, "--stdout", log, "--", "sh", "-c", "printf 'caf\\351\\n'"])).exitCode).toBe(0);
+    await waitFor(() => !existsSync(pidfile), "the supervisor to end");
+    const bytes = readFileSync(log);
+    expect(bytes.includes(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]))).toBe(true);
+  });
+
+  test("endless line is cut at 64 KiB", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const pidfile = join(dir, "app.pid");
+    // 200,000 bytes without a newline: cut into pieces of at most 64 KiB, none lost.
+    expect((await tinyd(["--supervise", "-p", pidfile, "--stdout", log, "--", "sh", "-c", "head -c 200000 /dev/zero | tr '\\0' a"])).exitCode).toBe(0);
+    await waitFor(() => !existsSync(pidfile), "the supervisor to end");
+    const pieces = logLines(log).filter((line) => /^a+$/.test(line));
+    expect(pieces.reduce((sum, line) => sum + line.length, 0)).toBe(200_000);
+    for (const piece of pieces) expect(piece.length).toBeLessThanOrEqual(64 * 1024);
+    expect(pieces.length).toBeGreaterThanOrEqual(4);
+  });
+
   test("restart-on failure ends after success", async () => {
     const dir = tempDir();
     const log = join(dir, "app.log");

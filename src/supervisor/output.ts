@@ -15,28 +15,41 @@ import type { SyslogClient } from "./syslog";
 
 const LOG_MODE = 0o640;
 const NEWLINE = 0x0a;
+/** Length at which a line without a newline is cut, as journald's LineMax does (48 KiB there). */
+export const MAX_LINE_BYTES = 64 * 1024;
 
 /** Splits a byte stream into whole lines and keeps the partial rest. */
 export class LineSplitter {
-  private rest: Buffer = Buffer.alloc(0);
+  /** The partial line, kept as the chunks it arrived in so that each byte is copied once. */
+  private rest: Uint8Array[] = [];
+  private restBytes = 0;
 
-  /** Returns the complete lines of `chunk` and what came before it, newlines included, as one buffer. */
+  /**
+   * Returns the complete lines of `chunk` and what came before it, newlines
+   * included, as one buffer. A partial line that reaches MAX_LINE_BYTES is
+   * returned as a line of its own, so that one endless line cannot grow
+   * without bound.
+   */
   push(chunk: Uint8Array): Buffer | null {
     const last = chunk.lastIndexOf(NEWLINE);
     if (last < 0) {
-      this.rest = Buffer.concat([this.rest, chunk]);
-      return null;
+      this.rest.push(Buffer.from(chunk));
+      this.restBytes += chunk.length;
+      return this.restBytes >= MAX_LINE_BYTES ? this.flush() : null;
     }
-    const whole = Buffer.concat([this.rest, chunk.subarray(0, last + 1)]);
-    this.rest = Buffer.from(chunk.subarray(last + 1));
+    const whole = Buffer.concat([...this.rest, chunk.subarray(0, last + 1)]);
+    const tail = chunk.subarray(last + 1);
+    this.rest = tail.length > 0 ? [Buffer.from(tail)] : [];
+    this.restBytes = tail.length;
     return whole;
   }
 
   /** Returns the partial line with a newline added, and clears it. */
   flush(): Buffer | null {
-    if (this.rest.length === 0) return null;
-    const line = Buffer.concat([this.rest, Buffer.from("\n")]);
-    this.rest = Buffer.alloc(0);
+    if (this.restBytes === 0) return null;
+    const line = Buffer.concat([...this.rest, Buffer.from("\n")]);
+    this.rest = [];
+    this.restBytes = 0;
     return line;
   }
 }
@@ -157,8 +170,8 @@ export class OutputRouter {
     if (file) file.write(this.config.timestamps ? stampLines(lines) : lines);
     if (this.syslog) {
       const severity = stream === 1 ? this.config.syslog!.priority : this.config.syslog!.stderrPriority;
-      for (const line of lines.toString("utf8").split("\n")) {
-        if (line !== "") this.syslog.send(severity, line);
+      for (const line of splitLines(lines)) {
+        if (line.length > 0) this.syslog.send(severity, line);
       }
     }
   }
@@ -177,11 +190,25 @@ export class OutputRouter {
   }
 }
 
-/** Prefixes each line, empty ones included, with an ISO-8601 time in UTC. */
+/** Splits newline-terminated lines into their bytes, without the newlines and without decoding them. */
+function splitLines(lines: Buffer): Buffer[] {
+  const result: Buffer[] = [];
+  let start = 0;
+  for (let end = lines.indexOf(NEWLINE); end >= 0; end = lines.indexOf(NEWLINE, start)) {
+    result.push(lines.subarray(start, end));
+    start = end + 1;
+  }
+  return result;
+}
+
+/**
+ * Prefixes each line, empty ones included, with an ISO-8601 time in UTC.
+ * It works on bytes, so output that is not UTF-8 passes unchanged.
+ */
 function stampLines(lines: Buffer): Buffer {
-  const stamp = `${new Date().toISOString()} `;
-  const parts = lines.toString("utf8").split("\n");
-  // The text ends with a newline, so the last part is empty.
-  parts.pop();
-  return Buffer.from(parts.map((line) => `${stamp}${line}\n`).join(""));
+  const stamp = Buffer.from(`${new Date().toISOString()} `);
+  const newline = Buffer.from("\n");
+  const parts: Buffer[] = [];
+  for (const line of splitLines(lines)) parts.push(stamp, line, newline);
+  return Buffer.concat(parts);
 }

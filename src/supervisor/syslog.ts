@@ -37,10 +37,11 @@ export class SyslogClient {
   }
 
   /** Sends one line with the given severity. Returns false when the socket refused it. */
-  send(severity: number, message: string): boolean {
+  send(severity: number, message: string | Uint8Array): boolean {
     const priority = this.settings.facility * 8 + severity;
     const header = `<${priority}>${syslogTimestamp(new Date())} ${this.settings.tag}[${this.pid}]: `;
-    let data = Buffer.from(header + message);
+    // Bytes pass unchanged: a line that is not UTF-8 is not re-encoded.
+    let data = Buffer.concat([Buffer.from(header), typeof message === "string" ? Buffer.from(message) : message]);
     if (data.length > MAX_MESSAGE_BYTES) data = data.subarray(0, MAX_MESSAGE_BYTES);
     try {
       sendto(this.fd, data, this.address);
