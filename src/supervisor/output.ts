@@ -207,8 +207,17 @@ function splitLines(lines: Buffer): Buffer[] {
  */
 function stampLines(lines: Buffer): Buffer {
   const stamp = Buffer.from(`${new Date().toISOString()} `);
-  const newline = Buffer.from("\n");
-  const parts: Buffer[] = [];
-  for (const line of splitLines(lines)) parts.push(stamp, line, newline);
-  return Buffer.concat(parts);
+  let count = 0;
+  for (let at = lines.indexOf(NEWLINE); at >= 0; at = lines.indexOf(NEWLINE, at + 1)) count += 1;
+
+  // One buffer of the final size, filled by copies: a concat of three parts per line is several times slower.
+  const stamped = Buffer.allocUnsafe(lines.length + count * stamp.length);
+  let written = 0;
+  let start = 0;
+  for (let end = lines.indexOf(NEWLINE); end >= 0; end = lines.indexOf(NEWLINE, start)) {
+    written += stamp.copy(stamped, written);
+    written += lines.copy(stamped, written, start, end + 1);
+    start = end + 1;
+  }
+  return stamped.subarray(0, written);
 }
