@@ -403,6 +403,12 @@ describe("start (native only)", () => {
     }
   });
 
+  test("quiet and verbose together exit 64", async () => {
+    const result = await tinyd(["-q", "-v", "--", "sleep", "1"]);
+    expect(result.exitCode).toBe(64);
+    expect(result.stderr).toBe("tinyd: -q and -v contradict each other: give one of them\n");
+  });
+
   test("works with libc headers hidden", async () => {
     if (!IS_ROOT || Bun.which("unshare") === null) {
       console.log("skipped: needs root and unshare to hide /usr/include in a mount namespace");

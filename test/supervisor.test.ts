@@ -3,7 +3,7 @@
  * restarting real children, checked through pidfiles, logs and /proc.
  */
 import { describe, expect, test } from "bun:test";
-import { chownSync, existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { alive, IS_ROOT, isLocked, LAUNCH_METHODS, procEnviron, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
 
@@ -652,6 +652,22 @@ describe("supervisor (native only)", () => {
     expect((await tinyd(["stop", "-p", supervisorPidfile])).exitCode).toBe(0);
     expect(existsSync(pidfile)).toBe(false);
     expect(existsSync(supervisorPidfile)).toBe(false);
+  });
+
+  test("supervisor-user needs writable directories", async () => {
+    if (!IS_ROOT) {
+      console.log("skipped: needs root to name a user to switch to");
+      return;
+    }
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const pidfile = join(dir, "app.pid");
+    const result = await tinyd(["-r", "--supervisor-user", "nobody", "-p", pidfile, "--", "sleep", "300"]);
+    expect(result.exitCode).toBe(77);
+    expect(result.stderr).toBe(
+      `tinyd: --supervisor-user nobody cannot write to ${dir}, where the supervisor keeps ${pidfile}: give the directory to that user (chown) or choose another path\n`,
+    );
+    expect(existsSync(pidfile)).toBe(false);
   });
 
   test("supervisor-user and another -u exit 64", async () => {

@@ -81,6 +81,7 @@ async function runStart(options: OptionValues, command: string[]): Promise<numbe
   if (options.c === true && daemonOptions.noChdir) throw usageError("-c and --no-chdir contradict each other: give one of them");
   if (options.core === true && options["no-core"] === true) throw usageError("--core and --no-core contradict each other: give one of them");
   if (options.f === true && daemonOptions.noClose) throw usageError("-f and --no-close contradict each other: give one of them");
+  if (options.quiet === true && options.verbose === true) throw usageError("-q and -v contradict each other: give one of them");
 
   // Each subcommand loads only its own modules, to keep start-up short.
   const { spawnDaemon } = await import("../start");

@@ -2,10 +2,11 @@
  * Options of supervised mode, their validation, and the configuration that
  * the launcher hands to the supervisor process.
  */
-import { resolve } from "node:path";
-import { usageError } from "../errors";
-import type { Credentials, ResourceLimit } from "../launch/request";
+import { statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { ExitCode, TinydError, usageError } from "../errors";
 import { resolveRunAs } from "../identity";
+import type { Credentials, ResourceLimit } from "../launch/request";
 import type { ReadinessPlan, StartPlan } from "../options";
 import { DEFAULT_RESTART_SETTINGS, type RestartSettings } from "./policy";
 
@@ -240,7 +241,7 @@ function outputMask(value: number | string | undefined): number {
  * Resolves --supervisor-user. An unprivileged supervisor cannot start its
  * children as another user, so -u must then name the same user or be left out.
  */
-function planSupervisorCredentials(plan: StartPlan, supervisorUser: string | undefined): Credentials | null {
+function planSupervisorCredentials(plan: StartPlan, supervisorUser: string | undefined, supervisorPidfile: string | undefined): Credentials | null {
   if (supervisorUser === undefined) return null;
   const runAs = resolveRunAs(supervisorUser, undefined);
   const credentials = runAs?.credentials ?? null;
@@ -250,7 +251,39 @@ function planSupervisorCredentials(plan: StartPlan, supervisorUser: string | und
       `-u ${plan.runAs!.display} and --supervisor-user ${supervisorUser} name different users, but a supervisor that is not root cannot start its child as another user: give the same user or leave one out`,
     );
   }
+  if (credentials !== null) checkWritableBy(credentials, supervisorUser, [plan.pidfile, supervisorPidfile, plan.stdout, plan.stderr]);
   return credentials;
+}
+
+/**
+ * Checks from the directories' owners and modes that a supervisor switched
+ * to `credentials` can still create and remove files in the directories of
+ * its pidfiles, state files and logs. Throws E_PERMISSION naming the first
+ * one it cannot write to.
+ * NOTE: ACLs and read-only mounts are not considered.
+ */
+function checkWritableBy(credentials: Credentials, user: string, paths: readonly (string | null | undefined)[]): void {
+  for (const path of paths) {
+    if (!path) continue;
+    const directory = dirname(resolve(path));
+    let stat;
+    try {
+      stat = statSync(directory);
+    } catch {
+      continue;
+    }
+    const uid = credentials.uid ?? process.getuid!();
+    const inGroup = credentials.gid === stat.gid || credentials.groups.includes(stat.gid);
+    const writable = uid === 0 || (stat.uid === uid ? (stat.mode & 0o200) !== 0 : inGroup ? (stat.mode & 0o020) !== 0 : (stat.mode & 0o002) !== 0);
+    if (!writable) {
+      throw new TinydError(
+        "E_PERMISSION",
+        `--supervisor-user ${user} cannot write to ${directory}, where the supervisor keeps ${path}: give the directory to that user (chown) or choose another path`,
+        ExitCode.NO_PERMISSION,
+        { path: directory },
+      );
+    }
+  }
 }
 
 /**
@@ -314,7 +347,7 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     throw usageError(`invalid --title '${options.title}': expected a non-empty name`);
   }
 
-  const supervisorCredentials = planSupervisorCredentials(plan, options.supervisorUser);
+  const supervisorCredentials = planSupervisorCredentials(plan, options.supervisorUser, options.supervisorPidfile);
   return {
     command: plan.command,
     path: plan.path,
