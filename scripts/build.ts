@@ -6,9 +6,8 @@
  *     bun scripts/build.ts --target NAME    release archives for the named targets only (repeatable)
  *     bun scripts/build.ts --dist DIR       write the release archives to DIR instead of build/dist
  *
- * The binary must not read `.env` or `bunfig.toml` from whatever directory it
- * is started in: it would pass that environment on to daemons. Hence the two
- * --no-compile-autoload flags.
+ * The compile flags, and why they are what they are, are in
+ * scripts/lib/compile-flags.ts, which the benchmarks' floors share.
  *
  * For another platform, Bun downloads that platform's runtime from the npm
  * registry into its install cache ($BUN_INSTALL_CACHE_DIR, by default
@@ -17,6 +16,7 @@
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { COMPILE_FLAGS } from "./lib/compile-flags";
 import { completionFiles } from "./lib/completions";
 import { ROOT, sourceCommit, sourceDateEpoch, VERSION } from "./lib/source";
 import { type TarEntry, tarGz } from "./lib/tar";
@@ -70,12 +70,7 @@ function compile(outfile: string, commit: string, target: Target | null): string
   const command = [
     process.execPath,
     "build",
-    "--compile",
-    "--minify",
-    "--bytecode",
-    "--format=esm",
-    "--no-compile-autoload-dotenv",
-    "--no-compile-autoload-bunfig",
+    ...COMPILE_FLAGS,
     `--define=TINYD_COMMIT=${JSON.stringify(commit)}`,
     ...(target === null ? [] : [`--target=${target.bun}`]),
     join(ROOT, "src", "cli.ts"),

@@ -5,11 +5,12 @@
  * supervising process used while it waited. A compiled Bun program that
  * only waits shows the floor of any process built like tinyd. Linux only.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchSession, Stoppable } from "./bench-session.ts";
 import { descendantPids, executablePath, pollSync, stopProcesses } from "./processes.ts";
 import { formatCommand, type MissingSupervisor, type ServiceRequest, type Supervisor } from "./supervisors.ts";
+import { compileFloor } from "./tools.ts";
 
 /** Memory of one process, in KiB, and its CPU time over the idle window. */
 export interface MemorySample {
@@ -216,30 +217,9 @@ async function measureBunFloor(context: IdleContext): Promise<void> {
   const label = "Bun floor";
   const version = `Bun ${Bun.version}`;
   const dir = join(context.session.workDir, "memory", "floor");
-  mkdirSync(dir, { recursive: true });
-  const source = join(dir, "idle.ts");
-  const binary = join(dir, "idle");
-  writeFileSync(source, "setInterval(() => {}, 1 << 30);\n");
-
-  const build = Bun.spawnSync(
-    [
-      process.execPath,
-      "build",
-      "--compile",
-      "--minify",
-      "--bytecode",
-      "--format=esm",
-      "--no-compile-autoload-dotenv",
-      "--no-compile-autoload-bunfig",
-      source,
-      "--outfile",
-      binary,
-    ],
-    { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
-  );
-  if (build.exitCode !== 0) {
-    const message = build.stderr.toString().trim().split("\n").at(-1) ?? "";
-    context.result.rows.push({ label, version, process: "the program", failure: `bun build --compile exited with status ${build.exitCode}: ${message}` });
+  const floor = compileFloor(dir, "idle", "setInterval(() => {}, 1 << 30);\n");
+  if ("failure" in floor) {
+    context.result.rows.push({ label, version, process: "the program", failure: floor.failure });
     return;
   }
   context.result.commands.push(
@@ -247,7 +227,7 @@ async function measureBunFloor(context: IdleContext): Promise<void> {
   );
 
   const { env, runEntry } = context.session.runEnvironment();
-  const child = Bun.spawn([binary], { cwd: dir, env, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  const child = Bun.spawn([floor.binary], { cwd: dir, env, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
   const program: Stoppable = { stop: () => stopProcesses([child.pid]) };
   context.session.track(program);
   try {

@@ -2,9 +2,10 @@
  * The launchers the start-time benchmark compares: tinyd, its peers, and the
  * hello-world floor. Each one starts `sleep 600` as a daemon.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRunning, readPidfile, stopProcesses } from "./processes.ts";
+import { commandOutput, compileFloor, copyTinyd, debianVersion, findExecutable, findLibslackDaemon, type MissingTool, notInstalled } from "./tools.ts";
 
 /** One timed invocation of a launcher, with its own directory and pidfile path. */
 export interface Run {
@@ -42,11 +43,7 @@ export interface Launcher {
   stop?(run: Run): void;
 }
 
-/** A peer that is not installed, with the reason the report prints in its row. */
-export interface MissingLauncher {
-  label: string;
-  reason: string;
-}
+export type MissingLauncher = MissingTool;
 
 /** Paths and tools every launcher definition needs. */
 export interface LauncherSetup {
@@ -54,31 +51,6 @@ export interface LauncherSetup {
   workDir: string;
   /** The directory for logs of the benchmark's own tool runs (npm install, bun build, pm2 kill). */
   logDir: string;
-}
-
-const SEARCH_PATH = [process.env.PATH ?? "", "/usr/local/sbin", "/usr/sbin", "/sbin"].join(":");
-
-function findExecutable(name: string): string | undefined {
-  return Bun.which(name, { PATH: SEARCH_PATH }) ?? undefined;
-}
-
-function commandOutput(argv: string[]): string | undefined {
-  try {
-    const result = Bun.spawnSync(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 10_000 });
-    if (result.exitCode !== 0) return undefined;
-    return result.stdout.toString().trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Returns the installed version of a Debian package, or "unknown" off Debian. */
-function debianVersion(packageName: string): string {
-  return commandOutput(["dpkg-query", "--show", "--showformat=${Version}", packageName]) || "unknown";
-}
-
-function notInstalled(label: string, packageName: string): MissingLauncher {
-  return { label, reason: `not installed (apt-get install ${packageName})` };
 }
 
 /**
@@ -89,13 +61,7 @@ function notInstalled(label: string, packageName: string): MissingLauncher {
  * nothing. Throws when source does not exist.
  */
 export function tinydLaunchers(setup: LauncherSetup, source: string): Launcher[] {
-  if (!existsSync(source)) {
-    throw new Error(`${source} not found: run \`npm run build\` first, or pass another binary with --tinyd PATH`);
-  }
-  const binary = join(setup.workDir, "tinyd");
-  copyFileSync(source, binary);
-  chmodSync(binary, 0o755);
-  const version = commandOutput([binary, "--version"]) ?? "unknown";
+  const { binary, version } = copyTinyd(source, setup.workDir);
   const start = (run: Run) => [binary, "-p", run.pidfile, "--", "sleep", "600"];
   return [
     {
@@ -134,32 +100,8 @@ export function tinydLaunchers(setup: LauncherSetup, source: string): Launcher[]
  */
 export function floorLauncher(setup: LauncherSetup): Launcher | MissingLauncher {
   const label = "hello-world floor";
-  const dir = join(setup.workDir, "floor");
-  mkdirSync(dir);
-  const source = join(dir, "hello.ts");
-  const binary = join(dir, "hello");
-  writeFileSync(source, 'console.log("hello, world");\n');
-
-  const build = Bun.spawnSync(
-    [
-      process.execPath,
-      "build",
-      "--compile",
-      "--minify",
-      "--bytecode",
-      "--format=esm",
-      "--no-compile-autoload-dotenv",
-      "--no-compile-autoload-bunfig",
-      source,
-      "--outfile",
-      binary,
-    ],
-    { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
-  );
-  if (build.exitCode !== 0) {
-    const message = build.stderr.toString().trim().split("\n").at(-1) ?? "";
-    return { label, reason: `not built (bun build --compile exited with status ${build.exitCode}: ${message})` };
-  }
+  const floor = compileFloor(join(setup.workDir, "floor"), "hello", 'console.log("hello, world");\n');
+  if ("failure" in floor) return { label, reason: `not built (${floor.failure})` };
   return {
     id: "floor",
     label,
@@ -167,7 +109,7 @@ export function floorLauncher(setup: LauncherSetup): Launcher | MissingLauncher 
     display: "FLOORDIR/hello",
     note: 'built by the benchmark from `console.log("hello, world")` with the compile flags of scripts/build.ts, and timed from spawn to exit',
     daemon: "none",
-    argv: () => [binary],
+    argv: () => [floor.binary],
   };
 }
 
@@ -189,12 +131,9 @@ export function debianLaunchers(): (Launcher | MissingLauncher)[] {
         },
   );
 
-  // Other systems ship unrelated programs named daemon (FreeBSD's daemon(8)),
-  // so the libslack one is recognized by its --version output, "daemon-0.8".
-  const daemon = findExecutable("daemon");
-  const daemonVersion = daemon === undefined ? undefined : commandOutput([daemon, "--version"]);
+  const daemon = findLibslackDaemon();
   launchers.push(
-    daemon === undefined || !daemonVersion?.startsWith("daemon-")
+    daemon === undefined
       ? notInstalled("daemon (libslack)", "daemon")
       : {
           id: "daemon",
@@ -353,32 +292,16 @@ export class Pm2 {
     const stop = (run: Run) => this.command(["delete", run.name], join(run.dir, "pm2-delete.log"));
     const environment = { PM2_HOME: this.home };
 
+    const shared = { version: this.version, display, note, daemon: "pidfile" as const, argv: start, pidfilePath, environment, stop };
+
     return [
       {
         id: "pm2-first",
         label: "pm2 start, first (starts the pm2 daemon)",
-        version: this.version,
-        display,
-        note,
-        daemon: "pidfile",
-        argv: start,
-        pidfilePath,
-        environment,
+        ...shared,
         prepare: () => this.kill(join(setup.logDir, "pm2-kill.log")),
-        stop,
       },
-      {
-        id: "pm2-later",
-        label: "pm2 start, later (pm2 daemon running)",
-        version: this.version,
-        display,
-        note,
-        daemon: "pidfile",
-        argv: start,
-        pidfilePath,
-        environment,
-        stop,
-      },
+      { id: "pm2-later", label: "pm2 start, later (pm2 daemon running)", ...shared },
     ];
   }
 }

@@ -10,7 +10,8 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join } from "node:path";
 import type { BenchSession, Stoppable } from "./bench-session.ts";
 import { stopProcesses } from "./processes.ts";
-import { debianVersion, formatCommand, shellQuote, type MissingSupervisor, type Supervisor } from "./supervisors.ts";
+import { formatCommand, shellQuote, type MissingSupervisor, type Supervisor } from "./supervisors.ts";
+import { debianVersion } from "./tools.ts";
 
 /** A fixed-length prefix that a writer puts before each line. */
 interface LinePrefix {

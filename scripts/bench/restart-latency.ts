@@ -10,7 +10,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchSession } from "./bench-session.ts";
-import { commandOutput, formatCommand, type MissingSupervisor, shellQuote, type Supervisor } from "./supervisors.ts";
+import { formatCommand, type MissingSupervisor, shellQuote, type Supervisor } from "./supervisors.ts";
+import { commandOutput } from "./tools.ts";
 
 export interface RestartRow {
   label: string;

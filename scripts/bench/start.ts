@@ -15,9 +15,10 @@
  * Linux only, because it reads /proc.
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
-import { loadavg, release, tmpdir, totalmem } from "node:os";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../lib/source.ts";
+import { runBenchmark } from "./common.ts";
 import {
   debianLaunchers,
   floorLauncher,
@@ -38,7 +39,7 @@ import {
   stopProcesses,
   treeRunsExecutable,
 } from "./processes.ts";
-import { checkReportSection, renderReport, writeReportSection, type LauncherResult, type RunInfo, type Sample } from "./report.ts";
+import { renderReport, START_TIME_SECTION, type LauncherResult, type Sample } from "./report.ts";
 
 const USAGE = `usage: bun scripts/bench/start.ts [--runs N] [--warmup N] [--tinyd PATH] [--write]
 
@@ -52,60 +53,10 @@ const LAUNCHER_TIMEOUT_MS = 60_000;
 /** How long after the launcher's exit the daemon may take to appear with its pid in the pidfile. */
 const DAEMON_TIMEOUT_MS = 5_000;
 
-interface Options {
+/** How many rounds of all launchers run: first the untimed warm-up rounds, then the timed ones. */
+interface Rounds {
   runs: number;
   warmupRounds: number;
-  tinyd: string | undefined;
-  write: boolean;
-}
-
-function parseCount(name: string, value: string | undefined, fallback: number, minimum: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < minimum) {
-    throw new UsageError(`invalid --${name} ${JSON.stringify(value)}: expected an integer of at least ${minimum}`);
-  }
-  return Number(value);
-}
-
-class UsageError extends Error {}
-
-function parseOptions(args: string[]): Options | undefined {
-  const { values } = parseArgs({
-    args,
-    options: {
-      runs: { type: "string" },
-      warmup: { type: "string" },
-      tinyd: { type: "string" },
-      write: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) return undefined;
-  return {
-    runs: parseCount("runs", values.runs, 30, 1),
-    warmupRounds: parseCount("warmup", values.warmup, 3, 0),
-    tinyd: values.tinyd,
-    write: values.write,
-  };
-}
-
-function readMachineInfo(options: Options, args: string[]): RunInfo {
-  const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown";
-  const nproc = Bun.spawnSync(["nproc"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
-  return {
-    date: new Date().toISOString().slice(0, 10),
-    command: ["node_modules/.bin/bun", "scripts/bench/start.ts", ...args].join(" "),
-    runs: options.runs,
-    warmupRounds: options.warmupRounds,
-    cpuModel,
-    cpuCount: nproc.exitCode === 0 ? nproc.stdout.toString().trim() : "unknown",
-    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    kernel: release(),
-    loadAverage: (loadavg()[0] ?? 0).toFixed(2),
-    bunVersion: Bun.version,
-  };
 }
 
 /** The state that the cleanup needs, shared by the main path and the signal handlers. */
@@ -221,7 +172,7 @@ function measureRun(session: Session, launcher: Launcher, run: Run, runEntry: st
 }
 
 /** Runs warm-up rounds, then the timed rounds, each one running every launcher once in the same order. */
-async function runRounds(session: Session, launchers: Launcher[], options: Options): Promise<LauncherResult[]> {
+async function runRounds(session: Session, launchers: Launcher[], options: Rounds): Promise<LauncherResult[]> {
   const sleepPath = realpathSync("/bin/sleep");
   const results: LauncherResult[] = launchers.map((launcher) => ({ launcher, samples: [] }));
   const rounds = options.warmupRounds + options.runs;
@@ -261,82 +212,51 @@ async function runRounds(session: Session, launchers: Launcher[], options: Optio
   return results;
 }
 
-async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  let options: Options | undefined;
-  try {
-    options = parseOptions(args);
-  } catch (error) {
-    console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
-    return 64;
-  }
-  if (options === undefined) {
-    console.log(USAGE);
-    return 0;
-  }
+process.exitCode = await runBenchmark(
+  {
+    script: "scripts/bench/start.ts",
+    usage: USAGE,
+    counts: {
+      runs: { fallback: 30, minimum: 1 },
+      warmup: { fallback: 3, minimum: 0 },
+    },
+    section: START_TIME_SECTION,
+    startedProcesses: "daemons",
+    createSession: () => new Session(),
+    async measure(options, session, runInfo) {
+      const rounds: Rounds = { runs: options.counts.runs, warmupRounds: options.counts.warmup };
+      const info = { ...runInfo, ...rounds };
+      const logDir = join(session.workDir, "logs");
+      mkdirSync(logDir);
+      const setup: LauncherSetup = { root: ROOT, workDir: session.workDir, logDir };
 
-  const root = join(import.meta.dir, "..", "..");
-  const session = new Session();
-  const onSignal = (signal: NodeJS.Signals, status: number) => {
-    process.on(signal, () => {
-      console.error(`bench: received ${signal}, so stopping the daemons started so far`);
-      session.cleanup();
-      process.exit(status);
-    });
-  };
-  onSignal("SIGINT", 130);
-  onSignal("SIGTERM", 143);
-  onSignal("SIGHUP", 129);
+      const launchers: Launcher[] = [];
+      const missing: MissingLauncher[] = [];
+      const add = (entry: Launcher | MissingLauncher) => {
+        if ("reason" in entry) {
+          console.error(`bench: ${entry.label}: ${entry.reason}`);
+          missing.push(entry);
+        } else {
+          launchers.push(entry);
+        }
+      };
 
-  try {
-    const info = readMachineInfo(options, args);
-    const logDir = join(session.workDir, "logs");
-    mkdirSync(logDir);
-    const setup: LauncherSetup = { root, workDir: session.workDir, logDir };
-
-    const launchers: Launcher[] = [];
-    const missing: MissingLauncher[] = [];
-    const add = (entry: Launcher | MissingLauncher) => {
-      if ("reason" in entry) {
-        console.error(`bench: ${entry.label}: ${entry.reason}`);
-        missing.push(entry);
+      const tinydRows = tinydLaunchers(setup, options.tinyd);
+      add(floorLauncher(setup));
+      for (const launcher of tinydRows) add(launcher);
+      for (const entry of debianLaunchers()) add(entry);
+      process.stderr.write("bench: installing pm2 with npm into the temporary directory\n");
+      const pm2 = Pm2.install(setup);
+      if (typeof pm2 === "string") {
+        add({ label: "pm2 start", reason: pm2 });
       } else {
-        launchers.push(entry);
+        session.pm2 = pm2;
+        for (const launcher of pm2.launchers(setup)) add(launcher);
       }
-    };
 
-    const docPath = join(root, "docs", "benchmarks.md");
-    if (options.write) checkReportSection(docPath);
-    const tinyd = options.tinyd === undefined ? join(root, "build", "tinyd") : resolve(options.tinyd);
-    const tinydRows = tinydLaunchers(setup, tinyd);
-
-    add(floorLauncher(setup));
-    for (const launcher of tinydRows) add(launcher);
-    for (const entry of debianLaunchers()) add(entry);
-    process.stderr.write("bench: installing pm2 with npm into the temporary directory\n");
-    const pm2 = Pm2.install(setup);
-    if (typeof pm2 === "string") {
-      add({ label: "pm2 start", reason: pm2 });
-    } else {
-      session.pm2 = pm2;
-      for (const launcher of pm2.launchers(setup)) add(launcher);
-    }
-
-    const results = await runRounds(session, launchers, options);
-    const report = renderReport(info, results, missing);
-    console.log(`\n${report}`);
-
-    if (options.write) {
-      writeReportSection(docPath, report);
-      console.error(`bench: wrote the results into ${docPath}`);
-    }
-    return 0;
-  } catch (error) {
-    console.error(`bench: ${(error as Error).message}`);
-    return 1;
-  } finally {
-    session.cleanup();
-  }
-}
-
-process.exitCode = await main();
+      const results = await runRounds(session, launchers, rounds);
+      return renderReport(info, results, missing);
+    },
+  },
+  process.argv.slice(2),
+);

@@ -16,15 +16,17 @@
  * Linux only, because it reads /proc.
  */
 import { mkdirSync, realpathSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { ROOT } from "../lib/source.ts";
 import { BenchSession } from "./bench-session.ts";
+import { runBenchmark } from "./common.ts";
 import { measureIdleMemory } from "./idle-memory.ts";
 import { Pm2 } from "./launchers.ts";
 import { measureLogThroughput } from "./log-throughput.ts";
 import { measureRestarts } from "./restart-latency.ts";
-import { checkReportSection, readRunInfo, renderReport, writeReportSection } from "./supervisor-report.ts";
-import { findExecutable, libslackSupervisor, type MissingSupervisor, pm2Supervisor, type Supervisor, tinydSupervisors } from "./supervisors.ts";
+import { renderReport, SUPERVISOR_SECTION } from "./supervisor-report.ts";
+import { libslackSupervisor, type MissingSupervisor, pm2Supervisor, type Supervisor, tinydSupervisors } from "./supervisors.ts";
+import { findExecutable } from "./tools.ts";
 
 const USAGE = `usage: bun scripts/bench/supervisor.ts [--idle SECONDS] [--restarts N] [--lines N] [--log-runs N] [--tinyd PATH] [--write]
 
@@ -35,125 +37,48 @@ const USAGE = `usage: bun scripts/bench/supervisor.ts [--idle SECONDS] [--restar
   --tinyd PATH    the tinyd binary to measure, copied at the start (default build/tinyd)
   --write         replace the supervisor results in docs/benchmarks.md with this run's`;
 
-interface Options {
-  idleSeconds: number;
-  restarts: number;
-  lines: number;
-  logRuns: number;
-  tinyd: string | undefined;
-  write: boolean;
-}
-
-class UsageError extends Error {}
-
-function parseCount(name: string, value: string | undefined, fallback: number, minimum: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < minimum) {
-    throw new UsageError(`invalid --${name} ${JSON.stringify(value)}: expected an integer of at least ${minimum}`);
-  }
-  return Number(value);
-}
-
-function parseOptions(args: string[]): Options | undefined {
-  const { values } = parseArgs({
-    args,
-    options: {
-      idle: { type: "string" },
-      restarts: { type: "string" },
-      lines: { type: "string" },
-      "log-runs": { type: "string" },
-      tinyd: { type: "string" },
-      write: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
+process.exitCode = await runBenchmark(
+  {
+    script: "scripts/bench/supervisor.ts",
+    usage: USAGE,
+    counts: {
+      idle: { fallback: 5, minimum: 1 },
+      restarts: { fallback: 100, minimum: 50 },
+      lines: { fallback: 5_000_000, minimum: 1000 },
+      "log-runs": { fallback: 3, minimum: 1 },
     },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) return undefined;
-  return {
-    idleSeconds: parseCount("idle", values.idle, 5, 1),
-    restarts: parseCount("restarts", values.restarts, 100, 50),
-    lines: parseCount("lines", values.lines, 5_000_000, 1000),
-    logRuns: parseCount("log-runs", values["log-runs"], 3, 1),
-    tinyd: values.tinyd,
-    write: values.write,
-  };
-}
+    section: SUPERVISOR_SECTION,
+    startedProcesses: "processes",
+    createSession: () => new BenchSession(),
+    async measure(options, session, info) {
+      const [tinyd, tinydFallback] = tinydSupervisors(session.workDir, options.tinyd);
+      const peers: Supervisor[] = [];
+      const missing: MissingSupervisor[] = [];
+      const libslack = libslackSupervisor();
+      if ("reason" in libslack) missing.push(libslack);
+      else peers.push(libslack);
 
-/** Stops everything the session started when the benchmark is interrupted, then exits with 128 + the signal. */
-function handleSignals(session: BenchSession): void {
-  const statuses = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-  for (const [signal, status] of Object.entries(statuses)) {
-    process.on(signal, () => {
-      console.error(`bench: received ${signal}, so stopping the processes started so far`);
-      session.cleanup();
-      process.exit(status);
-    });
-  }
-}
+      process.stderr.write("bench: installing pm2 with npm into the temporary directory\n");
+      const logDir = join(session.workDir, "logs");
+      mkdirSync(logDir);
+      const pm2 = Pm2.install({ root: ROOT, workDir: session.workDir, logDir });
+      if (typeof pm2 === "string") {
+        missing.push({ label: "pm2", reason: pm2 });
+      } else {
+        session.pm2 = pm2;
+        peers.push(pm2Supervisor(pm2));
+      }
+      for (const { label, reason } of missing) console.error(`bench: ${label}: ${reason}`);
 
-async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  let options: Options | undefined;
-  try {
-    options = parseOptions(args);
-  } catch (error) {
-    console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
-    return 64;
-  }
-  if (options === undefined) {
-    console.log(USAGE);
-    return 0;
-  }
-
-  const root = join(import.meta.dir, "..", "..");
-  const session = new BenchSession();
-  handleSignals(session);
-
-  try {
-    const info = readRunInfo(["node_modules/.bin/bun", "scripts/bench/supervisor.ts", ...args].join(" "));
-    const docPath = join(root, "docs", "benchmarks.md");
-    if (options.write) checkReportSection(docPath);
-
-    const [tinyd, tinydFallback] = tinydSupervisors(session.workDir, options.tinyd === undefined ? join(root, "build", "tinyd") : resolve(options.tinyd));
-    const peers: Supervisor[] = [];
-    const missing: MissingSupervisor[] = [];
-    const libslack = libslackSupervisor();
-    if ("reason" in libslack) missing.push(libslack);
-    else peers.push(libslack);
-
-    process.stderr.write("bench: installing pm2 with npm into the temporary directory\n");
-    const logDir = join(session.workDir, "logs");
-    mkdirSync(logDir);
-    const pm2 = Pm2.install({ root, workDir: session.workDir, logDir });
-    if (typeof pm2 === "string") {
-      missing.push({ label: "pm2", reason: pm2 });
-    } else {
-      session.pm2 = pm2;
-      peers.push(pm2Supervisor(pm2));
-    }
-    for (const { label, reason } of missing) console.error(`bench: ${label}: ${reason}`);
-
-    const sleep = findExecutable("sleep");
-    if (sleep === undefined) throw new Error("sleep not found in PATH (Debian package coreutils)");
-    const withFallback = [tinyd!, tinydFallback!, ...peers];
-    const memory = await measureIdleMemory(session, withFallback, missing, options.idleSeconds, realpathSync(sleep));
-    const restarts = await measureRestarts(session, withFallback, missing, findExecutable("bash"), options.restarts);
-    const log = await measureLogThroughput(session, [tinyd!, ...peers], missing, options.lines, options.logRuns);
-
-    const report = renderReport(info, memory, restarts, log);
-    console.log(`\n${report}`);
-    if (options.write) {
-      writeReportSection(docPath, report);
-      console.error(`bench: wrote the results into ${docPath}`);
-    }
-    return 0;
-  } catch (error) {
-    console.error(`bench: ${(error as Error).message}`);
-    return 1;
-  } finally {
-    session.cleanup();
-  }
-}
-
-process.exitCode = await main();
+      const sleep = findExecutable("sleep");
+      if (sleep === undefined) throw new Error("sleep not found in PATH (Debian package coreutils)");
+      const { idle, restarts, lines } = options.counts;
+      const withFallback = [tinyd!, tinydFallback!, ...peers];
+      const memory = await measureIdleMemory(session, withFallback, missing, idle, realpathSync(sleep));
+      const restartResult = await measureRestarts(session, withFallback, missing, findExecutable("bash"), restarts);
+      const log = await measureLogThroughput(session, [tinyd!, ...peers], missing, lines, options.counts["log-runs"]);
+      return renderReport(info, memory, restartResult, log);
+    },
+  },
+  process.argv.slice(2),
+);

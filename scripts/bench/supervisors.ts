@@ -5,11 +5,12 @@
  * directory of the run's own, and each service is stopped through its tool
  * and then by pid.
  */
-import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Stoppable } from "./bench-session.ts";
 import type { Pm2 } from "./launchers.ts";
 import { descendantPids, isRunning, pollSync, readPidfile, stopProcesses } from "./processes.ts";
+import { copyTinyd, debianVersion, findLibslackDaemon, type MissingTool, notInstalled } from "./tools.ts";
 
 /** The restart policy of a service. */
 export type RestartMode =
@@ -57,38 +58,12 @@ export interface Supervisor {
   start(request: ServiceRequest): Service;
 }
 
-/** A peer that is not installed, with the reason that the report prints in its row. */
-export interface MissingSupervisor {
-  label: string;
-  reason: string;
-}
+export type MissingSupervisor = MissingTool;
 
 /** How long a tool's command (a launcher, `tinyd stop`, `pm2 delete`) may run before the benchmark kills it. */
 const TOOL_TIMEOUT_MS = 60_000;
 /** How long after the launcher's exit the supervising process may take to write its pidfile. */
 const SUPERVISOR_TIMEOUT_MS = 5_000;
-
-const SEARCH_PATH = [process.env.PATH ?? "", "/usr/local/sbin", "/usr/sbin", "/sbin"].join(":");
-
-export function findExecutable(name: string): string | undefined {
-  return Bun.which(name, { PATH: SEARCH_PATH }) ?? undefined;
-}
-
-/** Returns the trimmed stdout of a command that exited 0, or undefined. */
-export function commandOutput(argv: string[]): string | undefined {
-  try {
-    const result = Bun.spawnSync(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 10_000 });
-    if (result.exitCode !== 0) return undefined;
-    return result.stdout.toString().trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Returns the installed version of a Debian package, or "unknown" off Debian. */
-export function debianVersion(packageName: string): string {
-  return commandOutput(["dpkg-query", "--show", "--showformat=${Version}", packageName]) || "unknown";
-}
 
 /** Quotes a word for a POSIX shell, leaving plain words as they are. */
 export function shellQuote(word: string): string {
@@ -146,13 +121,7 @@ function outputOptions(request: ServiceRequest, both: string, stdout: string, st
  * not exist.
  */
 export function tinydSupervisors(workDir: string, source: string): Supervisor[] {
-  if (!existsSync(source)) {
-    throw new Error(`${source} not found: run \`npm run build\` first, or pass another binary with --tinyd PATH`);
-  }
-  const binary = join(workDir, "tinyd");
-  copyFileSync(source, binary);
-  chmodSync(binary, 0o755);
-  const version = commandOutput([binary, "--version"]) ?? "unknown";
+  const { binary, version } = copyTinyd(source, workDir);
 
   const restartOptions: Record<RestartMode, string[]> = {
     none: [],
@@ -213,18 +182,11 @@ export function tinydSupervisors(workDir: string, source: string): Supervisor[] 
   ];
 }
 
-/**
- * Returns libslack daemon, or a MissingSupervisor when it is not installed.
- * Other systems ship unrelated programs named daemon (FreeBSD's daemon(8)),
- * so the libslack one is recognized by its --version output, "daemon-0.8".
- */
+/** Returns libslack daemon, or a MissingSupervisor when it is not installed. */
 export function libslackSupervisor(): Supervisor | MissingSupervisor {
   const label = "daemon (libslack)";
-  const daemon = findExecutable("daemon");
-  const versionOutput = daemon === undefined ? undefined : commandOutput([daemon, "--version"]);
-  if (daemon === undefined || !versionOutput?.startsWith("daemon-")) {
-    return { label, reason: "not installed (apt-get install daemon)" };
-  }
+  const daemon = findLibslackDaemon();
+  if (daemon === undefined) return notInstalled(label, "daemon");
 
   // libslack daemon respawns at once, but by default a client that ran less
   // than --acceptable (300 s, at least 10 s) counts as failed, and after
