@@ -192,6 +192,8 @@ export interface StopResult {
   pid: number | null;
   /** True when SIGKILL was needed. */
   killed: boolean;
+  /** True when `pid` is the supervisor of a supervised service. */
+  supervised?: boolean;
 }
 
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
@@ -299,15 +301,15 @@ async function stopSupervised(pidfile: string, supervisor: SupervisorState, sign
 
   verifyHolder(pid, pidfile);
   sendSignal(pid, signal, pidfile);
-  if (await waitFor(gone, timeout)) return { wasRunning: true, stopped: true, pid, killed: false };
-  if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false };
+  if (await waitFor(gone, timeout)) return { wasRunning: true, stopped: true, pid, killed: false, supervised: true };
+  if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false, supervised: true };
 
   // The child's process group first, so that nothing runs on when the supervisor dies.
   const child = readState(pidfile)?.childPid ?? null;
   if (child !== null && isAlive(child)) sendSignal(-child, parseSignal("KILL"), pidfile);
   if (isAlive(pid)) sendSignal(pid, parseSignal("KILL"), pidfile);
   const stopped = await waitFor(gone, timeout);
-  return { wasRunning: true, stopped, pid, killed: true };
+  return { wasRunning: true, stopped, pid, killed: true, supervised: true };
 }
 
 async function waitFor(condition: () => boolean, seconds: number): Promise<boolean> {

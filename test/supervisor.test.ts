@@ -118,7 +118,7 @@ for (const launch of LAUNCH_METHODS) {
 
       const stop = await tinyd(["stop", "-p", pidfile]);
       expect(stop.exitCode).toBe(0);
-      expect(stop.stderr).toBe(`tinyd: stopped pid ${supervisor} (${pidfile})\n`);
+      expect(stop.stderr).toBe(`tinyd: stopped the service of supervisor pid ${supervisor} (${pidfile})\n`);
       expect(alive(supervisor)).toBe(false);
       expect(alive(child)).toBe(false);
       expect(existsSync(pidfile)).toBe(false);

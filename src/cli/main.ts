@@ -106,7 +106,8 @@ async function runStop(options: OptionValues, sub: SubcommandDef): Promise<numbe
     log.error(`pid ${result.pid} did not exit in time (${pidfile}); use --kill to send SIGKILL after the timeout`);
     return ExitCode.FAILURE;
   }
-  log.info(result.killed ? `killed pid ${result.pid} with SIGKILL (${pidfile})` : `stopped pid ${result.pid} (${pidfile})`);
+  const what = result.supervised ? `the service of supervisor pid ${result.pid}` : `pid ${result.pid}`;
+  log.info(result.killed ? `killed ${what} with SIGKILL (${pidfile})` : `stopped ${what} (${pidfile})`);
   return ExitCode.OK;
 }
 

@@ -429,7 +429,8 @@ export async function runSupervisor(): Promise<never> {
     const where = config.stderr ?? config.stdout;
     const see = where ? `; see ${where}` : "";
     if (readiness.outcome === "timeout") {
-      reportToLauncher(`error 75 the daemon did not report ready within ${config.readiness!.timeoutMs! / 1000} s and was stopped${see}`);
+      const status = readiness.state.status === null ? "" : `; its last status was '${readiness.state.status}'`;
+      reportToLauncher(`error 75 the daemon did not report ready within ${config.readiness!.timeoutMs! / 1000} s and was stopped${status}${see}`);
       process.exit(75);
     }
     reportToLauncher(`error 69 the daemon exited with ${describeExit(exit)} before it reported ready${see}`);
