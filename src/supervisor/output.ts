@@ -35,9 +35,21 @@ export class LineSplitter {
     if (last < 0) {
       this.rest.push(Buffer.from(chunk));
       this.restBytes += chunk.length;
-      return this.restBytes >= MAX_LINE_BYTES ? this.flush() : null;
+      if (this.restBytes < MAX_LINE_BYTES) return null;
+      // Whole pieces of MAX_LINE_BYTES go out now; the remainder stays partial.
+      const partial = Buffer.concat(this.rest);
+      const cut = partial.length - (partial.length % MAX_LINE_BYTES);
+      const tail = partial.subarray(cut);
+      this.rest = tail.length > 0 ? [Buffer.from(tail)] : [];
+      this.restBytes = tail.length;
+      return cutLongLines(Buffer.concat([partial.subarray(0, cut), NEWLINE_BYTES]));
     }
-    const whole = Buffer.concat([...this.rest, chunk.subarray(0, last + 1)]);
+
+    const first = chunk.indexOf(NEWLINE);
+    let whole: Buffer = Buffer.concat([...this.rest, chunk.subarray(0, last + 1)]);
+    // Only a line that began before this chunk, or a chunk longer than the
+    // limit, can be too long: most chunks skip the scan.
+    if (this.restBytes + first >= MAX_LINE_BYTES || chunk.length > MAX_LINE_BYTES) whole = cutLongLines(whole);
     const tail = chunk.subarray(last + 1);
     this.rest = tail.length > 0 ? [Buffer.from(tail)] : [];
     this.restBytes = tail.length;
@@ -188,6 +200,23 @@ export class OutputRouter {
     const files = new Set(Object.values(this.files));
     for (const file of files) file.reopen();
   }
+}
+
+const NEWLINE_BYTES = Buffer.from("\n");
+
+/** Cuts every line longer than MAX_LINE_BYTES into pieces of that length, each ending in a newline. */
+function cutLongLines(lines: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let end = lines.indexOf(NEWLINE); end >= 0; end = lines.indexOf(NEWLINE, start)) {
+    for (let piece = start; end - piece > MAX_LINE_BYTES; piece += MAX_LINE_BYTES) {
+      parts.push(lines.subarray(piece, piece + MAX_LINE_BYTES), NEWLINE_BYTES);
+      start = piece + MAX_LINE_BYTES;
+    }
+    parts.push(lines.subarray(start, end + 1));
+    start = end + 1;
+  }
+  return Buffer.concat(parts);
 }
 
 /** Splits newline-terminated lines into their bytes, without the newlines and without decoding them. */
