@@ -16,6 +16,7 @@ import { constants } from "./posix/constants";
 import { dup2 } from "./posix/libc";
 import { notify } from "./readiness/notify";
 import { spawnDaemon } from "./start";
+import { isCompiled } from "./self";
 
 /** Options of daemonize(); every option of spawnDaemon applies to the daemon the same way. */
 export interface DaemonizeOptions extends Omit<DaemonOptions, "waitReady" | "notifyFd"> {
@@ -92,11 +93,6 @@ function claimMarker(path: string | undefined): DaemonMarker | null {
 const marker = claimMarker(process.env[DAEMONIZE_ENV]);
 delete process.env[DAEMONIZE_ENV];
 let daemonized = false;
-
-/** True when this process runs from an executable built by `bun build --compile`. */
-function isCompiled(): boolean {
-  return Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
-}
 
 /**
  * Returns the command that runs this script again. In a compiled binary

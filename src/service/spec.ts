@@ -9,6 +9,7 @@ import { type OptionDef, subcommands } from "../cli/definitions";
 import { ExitCode, TinydError, usageError } from "../errors";
 import { DEFAULT_READY_TIMEOUT_SECONDS, parseUmask } from "../options";
 import { MAX_NOTIFY_FD, MIN_NOTIFY_FD, NOTIFY_FD_ENV, NOTIFY_SOCKET_ENV } from "../readiness/variables";
+import { isCompiled } from "../self";
 import { supervisionRequested } from "../supervisor/config";
 import { supervisionOptions } from "../cli/supervision-options";
 
@@ -84,8 +85,7 @@ function isPathOption(def: OptionDef): boolean {
 
 /** Returns the path of the running tinyd binary, or the usual install path when tinyd runs from its sources. */
 function runningTinyd(): string {
-  const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
-  return compiled ? process.execPath : DEFAULT_INSTALLED_TINYD;
+  return isCompiled() ? process.execPath : DEFAULT_INSTALLED_TINYD;
 }
 
 function parseInit(value: string): InitSystem {
