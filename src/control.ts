@@ -45,8 +45,10 @@ export interface DaemonStatus {
   command: string[] | null;
   /** The reason the state is unknown. */
   error?: string;
-  /** Present when a tinyd supervisor runs the service. */
+  /** Present when a tinyd supervisor runs the service, or ran it until its restart policy gave up. */
   supervisor?: SupervisorStatus;
+  /** Why the supervisor's restart policy ended the service, when it did. */
+  endReason?: string | null;
 }
 
 /**
@@ -82,7 +84,14 @@ export function daemonStatus(pidfile: string): DaemonStatus {
   } catch (error) {
     return { ...base, state: "unknown", code: StatusCode.UNKNOWN, error: (error as Error).message };
   }
-  if (!state.exists) return { ...base, state: "stopped", code: StatusCode.NOT_RUNNING };
+  if (!state.exists) {
+    // A supervisor whose policy gave up leaves its state behind, with the reason.
+    const ended = readState(pidfile);
+    if (ended?.phase === "ended" && !isAlive(ended.supervisorPid)) {
+      return { ...base, state: "stopped", code: StatusCode.NOT_RUNNING, command: ended.command, supervisor: supervisorStatus(ended), endReason: ended.endReason ?? null };
+    }
+    return { ...base, state: "stopped", code: StatusCode.NOT_RUNNING };
+  }
   if (!state.locked) return { ...base, pid: state.pid, state: "dead", code: StatusCode.DEAD_WITH_PIDFILE };
 
   const supervisor = supervisorOf(pidfile, state);

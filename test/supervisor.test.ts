@@ -237,6 +237,15 @@ describe("supervisor (native only)", () => {
 
     const supervisorPid = Number(lines[0]!.match(/tinyd\[(\d+)\]/)![1]);
     expect(statuses).toContain(`${supervisorPid} exit 7`);
+
+    // Status still says why the service is gone.
+    const status = await tinyd(["status", "-p", pidfile]);
+    expect(status.exitCode).toBe(3);
+    expect(status.stdout).toBe("not running: the supervisor gave up: it was restarted 3 times within 60 s, the limit of --max-restarts (3 restarts, last exit with status 7)\n");
+    const json = JSON.parse((await tinyd(["status", "--json", "-p", pidfile])).stdout);
+    expect(json.state).toBe("stopped");
+    expect(json.endReason).toBe("it was restarted 3 times within 60 s, the limit of --max-restarts");
+    expect(json.supervisor.restarts).toBe(3);
   });
 
   test("no restart after listed exit code", async () => {

@@ -138,7 +138,11 @@ async function runStatus(options: OptionValues, sub: SubcommandDef): Promise<num
       output(`dead: ${pidfile} exists but is not locked${status.pid ? `, so the daemon it names, pid ${status.pid}, has exited` : ""}`);
       break;
     case "stopped":
-      output(`not running (no pidfile at ${pidfile})`);
+      if (status.endReason && supervisor) {
+        output(`not running: the supervisor gave up: ${status.endReason} (${describeRestarts(supervisor)})`);
+      } else {
+        output(`not running (no pidfile at ${pidfile})`);
+      }
       break;
     case "unknown":
       output(`unknown: ${status.error}`);

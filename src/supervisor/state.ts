@@ -18,8 +18,15 @@ export interface SupervisorState {
   childStartedAt: string | null;
   restarts: number;
   lastExit: { code: number | null; signal: string | null; at: string } | null;
-  /** "running", "restarting" (waiting out a delay) or "stopping". */
-  phase: "running" | "restarting" | "stopping";
+  /**
+   * "running", "restarting" (waiting out a delay), "stopping", or "ended":
+   * the restart policy gave up. An ended state stays beside the removed
+   * pidfiles, so that status can say why the service is gone, until the next
+   * start removes it.
+   */
+  phase: "running" | "restarting" | "stopping" | "ended";
+  /** With phase "ended": why the policy gave up. */
+  endReason?: string;
   /** Whether the current child reported ready; null when no readiness was asked for. */
   ready: boolean | null;
   command: string[];

@@ -90,6 +90,8 @@ class Supervisor {
   private lastExit: SupervisorState["lastExit"] = null;
   /** Whether the current child reported ready; null without readiness. */
   private childReady: boolean | null = null;
+  /** Why the restart policy ended the service; null while it runs or after a stop. */
+  private endReason: string | null = null;
   private phase: SupervisorState["phase"] = "running";
   private stopRequested = false;
   private wakeUp: (() => void) | null = null;
@@ -134,6 +136,7 @@ class Supervisor {
       restarts: this.policy.restarts,
       lastExit: this.lastExit,
       phase: this.phase,
+      ...(this.endReason === null ? {} : { endReason: this.endReason }),
       ready: this.childReady,
       command: this.config.command,
       childPidfile: this.config.childPidfile,
@@ -314,6 +317,7 @@ class Supervisor {
       const decision = this.policy.decide(exit, uptimeMs, Date.now());
       if (!decision.restart) {
         this.log(`child ${child.pid} exited with ${describeExit(exit)}; not restarting: ${decision.reason}`, exit.code === 0 ? SEVERITY.notice : SEVERITY.err);
+        this.endReason = decision.reason;
         return mirroredStatus(exit);
       }
       this.log(`child ${child.pid} exited with ${describeExit(exit)}; restarting in ${decision.delayMs / 1000} s (restart ${this.policy.restarts})`, SEVERITY.warning);
@@ -338,6 +342,7 @@ class Supervisor {
           const retry = this.policy.decide(failed, 0, Date.now());
           if (!retry.restart) {
             this.log(`${error.message}; not restarting: ${retry.reason}`, SEVERITY.err);
+            this.endReason = `${error.message}; ${retry.reason}`;
             return error.exitCode;
           }
           this.log(`${error.message}; retrying in ${retry.delayMs / 1000} s`, SEVERITY.err);
@@ -348,9 +353,18 @@ class Supervisor {
     }
   }
 
-  /** Removes the pidfiles and state files while still holding the locks, then releases them. */
+  /**
+   * Removes the pidfiles while still holding the locks, then releases them.
+   * The state files go too, except after the policy gave up: then they keep
+   * the reason for status.
+   */
   cleanUp(): void {
-    for (const pidfile of this.pidfiles) removeState(pidfile);
+    if (this.endReason !== null) {
+      this.phase = "ended";
+      this.saveState();
+    } else {
+      for (const pidfile of this.pidfiles) removeState(pidfile);
+    }
     for (const lock of this.locks) releasePidfile(lock, true);
     this.locks.length = 0;
   }
