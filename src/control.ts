@@ -10,7 +10,7 @@ import { type PidfileState, readPidfile, removeStalePidfile } from "./pidfile";
 import { getpgid, getsid, kill, PosixError } from "./posix/libc";
 import { holdsOpen, isAlive, processInfo } from "./proc";
 import { parseSignal, signalName } from "./signals";
-import { readState, type SupervisorState } from "./supervisor/state";
+import { readState, removeState, type SupervisorState } from "./supervisor/state";
 
 /** LSB init-script status codes, which `tinyd status` exits with. */
 export const StatusCode = {
@@ -98,13 +98,17 @@ export function daemonStatus(pidfile: string): DaemonStatus {
   if (supervisor && state.pid === null) {
     return { ...base, state: supervisor.phase === "restarting" ? "restarting" : "starting", code: StatusCode.RUNNING, command: supervisor.command, supervisor: supervisorStatus(supervisor) };
   }
+  if (state.malformed) {
+    return { ...base, state: "unknown", code: StatusCode.UNKNOWN, error: `${pidfile} is locked but does not contain a pid` };
+  }
   // Locked but empty: a launcher holds the lock and the daemon has not written its pid yet.
   if (state.pid === null) return { ...base, state: "starting", code: StatusCode.RUNNING };
 
   // The lock shows that some process holds the file, not that it is the pid written in it.
   const holder = supervisor ? supervisor.supervisorPid : state.pid;
   const info = processInfo(state.pid);
-  if (info === null || info.state === "Z" || holdsOpen(holder, pidfile) === false) {
+  const foreignChild = supervisor !== null && state.pid !== supervisor.supervisorPid && info?.parentPid !== supervisor.supervisorPid;
+  if (info === null || info.state === "Z" || foreignChild || holdsOpen(holder, pidfile) === false) {
     return {
       ...base,
       pid: state.pid,
@@ -152,22 +156,40 @@ function sendSignal(pid: number, signal: number, pidfile: string): void {
 export function signalDaemon(pidfile: string, signal: string | number): { pid: number; signal: number } {
   const number = parseSignal(signal);
   const state = readPidfile(pidfile);
-  const pid = state.locked ? state.pid : null;
-  if (pid === null) {
+  if (!state.locked) {
     throw new TinydError("E_NOT_RUNNING", `not running: ${pidfile} is missing or not locked, so no signal was sent`, StatusCode.NOT_RUNNING, { pidfile });
   }
 
   // A supervised service gets every signal through its supervisor, which
   // passes HUP (without -H), USR1, USR2 and WINCH on to the child and stops
   // the service on TERM and INT, so that a stopped child is not restarted.
+  // That holds also between two children, when the child's pidfile is empty.
   const supervisor = supervisorOf(pidfile, state);
-  const target = supervisor ? supervisor.supervisorPid : pid;
+  if (!supervisor && state.pid === null) throw namesNoPid(pidfile, "signal");
+  const target = supervisor ? supervisor.supervisorPid : state.pid!;
   verifyHolder(target, pidfile);
   sendSignal(target, number, pidfile);
   return { pid: target, signal: number };
 }
 
+function namesNoPid(pidfile: string, action: string): TinydError {
+  return new TinydError(
+    "E_PIDFILE",
+    `${pidfile} is locked but names no pid, so tinyd cannot tell which process to ${action}. Find the holder with 'fuser ${pidfile}'`,
+    StatusCode.UNKNOWN,
+    { pidfile },
+  );
+}
+
 function notTheDaemon(pid: number, pidfile: string): TinydError {
+  if (!isAlive(pid)) {
+    return new TinydError(
+      "E_PIDFILE",
+      `${pidfile} is locked, but pid ${pid} in it has exited; a process that it started holds the lock. Find it with 'fuser ${pidfile}'`,
+      StatusCode.UNKNOWN,
+      { pidfile, pid },
+    );
+  }
   return new TinydError(
     "E_PIDFILE",
     `${pidfile} is locked, but pid ${pid} in it is not the process that holds it, so no signal was sent. Check who can write to the pidfile's directory`,
@@ -207,6 +229,9 @@ export interface StopResult {
 
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 const STOP_POLL_MS = 20;
+
+/** How long stop waits, after the daemon exited, for its lock to be released before it removes the pidfile. */
+const LOCK_RELEASE_GRACE_SECONDS = 1;
 
 /** How long stop waits for a launcher that holds the lock to write the pid. */
 const PID_WRITE_WAIT_MS = 1000;
@@ -261,23 +286,23 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
   const supervisor = supervisorOf(pidfile, state);
   if (supervisor) return stopSupervised(pidfile, supervisor, signal, options);
 
-  if (!state.locked) return { wasRunning: false, stopped: true, pid: null, killed: false };
+  if (!state.locked) {
+    // A stale pidfile goes too, so that status then says "not running" rather than "dead".
+    if (state.exists && state.pid !== null) removeStalePidfile(pidfile, state.pid);
+    return { wasRunning: false, stopped: true, pid: null, killed: false };
+  }
   const pid = state.pid ?? (await pidOnceWritten(pidfile));
   if (pid === null && !readPidfile(pidfile).locked) return { wasRunning: false, stopped: true, pid: null, killed: false };
-  if (pid === null) {
-    throw new TinydError(
-      "E_PIDFILE",
-      `${pidfile} is locked but names no pid, so tinyd cannot tell which process to stop. Find the holder with 'fuser ${pidfile}'`,
-      StatusCode.UNKNOWN,
-      { pidfile },
-    );
-  }
+  if (pid === null) throw namesNoPid(pidfile, "stop");
 
   verifyHolder(pid, pidfile);
   // The daemon's process group, the one of its session, which contains the processes it started.
   const group = processGroupOf(pid);
   sendSignal(pid, signal, pidfile);
   if (await waitUntilReleased(pidfile, pid, timeout)) {
+    // A daemon with threads can show as exited before its last thread has
+    // released the lock: give that a moment, since only a free file is removed.
+    await waitFor(() => !readPidfile(pidfile).locked, LOCK_RELEASE_GRACE_SECONDS);
     removeStalePidfile(pidfile, pid);
     return { wasRunning: true, stopped: true, pid, killed: false };
   }
@@ -313,12 +338,33 @@ async function stopSupervised(pidfile: string, supervisor: SupervisorState, sign
   if (await waitFor(gone, timeout)) return { wasRunning: true, stopped: true, pid, killed: false, supervised: true };
   if (!options.kill) return { wasRunning: true, stopped: false, pid, killed: false, supervised: true };
 
-  // The child's process group first, so that nothing runs on when the supervisor dies.
+  // The supervisor first, so that it cannot start another child, then the
+  // child's process group, so that nothing the child started runs on.
   const child = readState(pidfile)?.childPid ?? null;
-  if (child !== null && isAlive(child)) sendSignal(-child, parseSignal("KILL"), pidfile);
   if (isAlive(pid)) sendSignal(pid, parseSignal("KILL"), pidfile);
-  const stopped = await waitFor(gone, timeout);
+  if (child !== null && isAlive(child)) sendSignal(-child, parseSignal("KILL"), pidfile);
+  // A killed supervisor shows as a zombie before all its threads have exited
+  // and released its locks, so the wait is for the locks themselves.
+  const released = () => [supervisor.supervisorPidfile, supervisor.childPidfile].every((file) => file === null || !readPidfile(file).locked);
+  const stopped = await waitFor(() => gone() && released() && (child === null || !isAlive(child)), timeout);
+  // A supervisor killed with SIGKILL could not remove its pidfiles and state files.
+  if (stopped) removeServiceFiles(supervisor);
   return { wasRunning: true, stopped, pid, killed: true, supervised: true };
+}
+
+/**
+ * Removes the pidfiles and state files of a supervised service whose
+ * supervisor is gone. A file that is locked again, or names a live process,
+ * belongs to a new start and stays.
+ */
+function removeServiceFiles(supervisor: SupervisorState): void {
+  for (const pidfile of [supervisor.supervisorPidfile, supervisor.childPidfile]) {
+    if (pidfile === null) continue;
+    const named = readPidfile(pidfile);
+    if (named.locked || (named.pid !== null && isAlive(named.pid))) continue;
+    if (named.exists && !removeStalePidfile(pidfile, named.pid ?? 0)) continue;
+    removeState(pidfile);
+  }
 }
 
 async function waitFor(condition: () => boolean, seconds: number): Promise<boolean> {

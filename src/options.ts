@@ -214,7 +214,8 @@ function checkDirectory(path: string): void {
     reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : "no search permission";
   }
   if (reason !== null) {
-    throw new TinydError("E_CWD", `cannot change directory to ${path}: ${reason}. Create it or pass another --cwd`, ExitCode.NO_INPUT, { path });
+    const fix = reason === "it is not a directory" ? "Pass a directory to --cwd" : "Create it or pass another --cwd";
+    throw new TinydError("E_CWD", `cannot change directory to ${path}: ${reason}. ${fix}`, ExitCode.NO_INPUT, { path });
   }
 }
 

@@ -11,6 +11,7 @@ import { closeSync, constants as fs, fstatSync, ftruncateSync, lstatSync, openSy
 import { ExitCode, TinydError } from "./errors";
 import { constants } from "./posix/constants";
 import { flock, PosixError } from "./posix/libc";
+import { isAlive } from "./proc";
 
 /** A pidfile that this process has opened and locked. */
 export interface PidfileLock {
@@ -34,6 +35,8 @@ export interface PidfileState {
   locked: boolean;
   /** The pid in the file, or null when it is empty or not a number. */
   pid: number | null;
+  /** True when the file has text that is not a pid. */
+  malformed?: boolean;
 }
 
 const PIDFILE_MODE = 0o644;
@@ -126,10 +129,14 @@ function tryLock(fd: number, operation: number): boolean {
   }
 }
 
-function readPidFromFd(fd: number): number | null {
+function readTextFromFd(fd: number): string {
   const buffer = Buffer.alloc(64);
   const length = readSync(fd, buffer, 0, buffer.length, 0);
-  return parsePid(buffer.subarray(0, length).toString("latin1"));
+  return buffer.subarray(0, length).toString("latin1");
+}
+
+function readPidFromFd(fd: number): number | null {
+  return parsePid(readTextFromFd(fd));
 }
 
 export function parsePid(text: string): number | null {
@@ -156,6 +163,14 @@ export function acquirePidfile(path: string): PidfileLock {
       }
       if (!tryLock(fd, constants.LOCK_EX)) {
         const pid = readPidFromFd(fd);
+        if (pid !== null && !isAlive(pid)) {
+          throw new TinydError(
+            "E_ALREADY_RUNNING",
+            `${path} is still locked, but pid ${pid} in it has exited; a process that it started holds the lock. Find it with 'fuser ${path}'`,
+            ExitCode.FAILURE,
+            { path, pid },
+          );
+        }
         const holder = pid === null ? "another process" : `pid ${pid}`;
         throw new TinydError("E_ALREADY_RUNNING", `already running as ${holder} (${path})`, ExitCode.FAILURE, { path, pid });
       }
@@ -216,11 +231,12 @@ export function readPidfile(path: string): PidfileState {
     if (!fstatSync(fd).isFile()) {
       throw new TinydError("E_PIDFILE", `cannot use pidfile ${path}: it is not a regular file`, ExitCode.CANNOT_CREATE, { path });
     }
-    const pid = readPidFromFd(fd);
+    const text = readTextFromFd(fd);
+    const pid = parsePid(text);
     // If we can take a shared lock, no process holds the exclusive one.
     const free = flock(fd, constants.LOCK_SH | constants.LOCK_NB);
     if (free) flock(fd, constants.LOCK_UN);
-    return { path, exists: true, locked: !free, pid };
+    return { path, exists: true, locked: !free, pid, malformed: pid === null && text.trim() !== "" };
   } finally {
     closeSync(fd);
   }

@@ -34,7 +34,28 @@ export interface StartedDaemon {
  * but the interpreter does not, which execve(2) reports as ENOENT of the
  * script itself. Null otherwise.
  */
-function missingInterpreter(path: string): string | null {
+/** ENOEXEC, the same on Linux, macOS and FreeBSD: not a binary, and no #! line. */
+const ENOEXEC = 8;
+
+/** Tells whether a file is neither an ELF or Mach-O binary nor starts with #!: a script without its #! line. */
+function looksLikeScript(path: string): boolean {
+  let head: Buffer;
+  try {
+    const fd = openSync(path, fs.O_RDONLY | constants.O_CLOEXEC);
+    try {
+      head = Buffer.alloc(4);
+      head = head.subarray(0, readSync(fd, head, 0, 4, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  const binary = [Buffer.from("\x7fELF", "latin1"), Buffer.from([0xcf, 0xfa, 0xed, 0xfe]), Buffer.from([0xca, 0xfe, 0xba, 0xbe])];
+  return !head.subarray(0, 2).equals(Buffer.from("#!")) && !binary.some((magic) => head.equals(magic));
+}
+
+export function missingInterpreter(path: string): string | null {
   let firstLine: string;
   try {
     const fd = openSync(path, fs.O_RDONLY | constants.O_CLOEXEC);
@@ -61,7 +82,8 @@ function launchError(plan: StartPlan, result: Extract<LaunchResult, { ok: false 
     case LaunchStep.Exec: {
       const notFound = result.errno === 2 || result.errno === 20;
       const interpreter = notFound ? missingInterpreter(plan.path) : null;
-      const why = interpreter === null ? reason : `its interpreter ${interpreter} (from the #! line) was not found`;
+      let why = interpreter === null ? reason : `its interpreter ${interpreter} (from the #! line) was not found`;
+      if (result.errno === ENOEXEC && looksLikeScript(plan.path)) why = `${reason}; a script needs a #! line, such as #!/bin/sh`;
       return new TinydError("E_EXEC", `cannot run '${plan.command[0]}': ${why}`, notFound ? ExitCode.NOT_FOUND : ExitCode.NOT_EXECUTABLE, details);
     }
     case LaunchStep.Chdir:

@@ -229,6 +229,31 @@ describe("stop", () => {
     }
   });
 
+  test("lock kept by the daemon's child is named", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "d.pid");
+    // The shell exits at once and its background sleep keeps fd 3, the lock.
+    const pid = await startDaemon(pidfile, "sleep 300 & exit 0");
+    await waitFor(() => !alive(pid), "the daemon to exit");
+    const message = `${pidfile} is locked, but pid ${pid} in it has exited; a process that it started holds the lock. Find it with 'fuser ${pidfile}'`;
+
+    const stop = await tinyd(["stop", "-p", pidfile]);
+    expect(stop.exitCode).toBe(4);
+    expect(stop.stderr).toBe(`tinyd: ${message}\n`);
+    const start = await tinyd(["-p", pidfile, "--", "sleep", "300"]);
+    expect(start.exitCode).toBe(1);
+    expect(start.stderr).toBe(`tinyd: ${message.replace("is locked", "is still locked")}\n`);
+  });
+
+  test("stop removes a stale pidfile", async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, "stale.pid");
+    writeFileSync(pidfile, "999999\n");
+    const stop = await tinyd(["stop", "-p", pidfile]);
+    expect(stop.exitCode).toBe(0);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+
   test("invalid timeout and signal exit 64", async () => {
     const dir = tempDir();
     const pidfile = join(dir, "d.pid");

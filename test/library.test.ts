@@ -19,7 +19,7 @@ describe("library", () => {
     expect(alive(daemon.pid)).toBe(true);
     expect(procStat(daemon.pid)!.ppid).not.toBe(process.pid);
 
-    expect(readPidfile(pidfile)).toEqual({ path: pidfile, exists: true, locked: true, pid: daemon.pid });
+    expect(readPidfile(pidfile)).toEqual({ path: pidfile, exists: true, locked: true, pid: daemon.pid, malformed: false });
     const status = daemonStatus(pidfile);
     expect(status.state).toBe("running");
     expect(status.code).toBe(0);

@@ -228,6 +228,15 @@ for (const launch of LAUNCH_METHODS) {
       expect(taggedProcesses().filter((pid) => procStat(pid)?.comm === "broken")).toEqual([]);
     });
 
+    test("script without #! line gets a hint", async () => {
+      const dir = tempDir();
+      const script = join(dir, "script.sh");
+      writeFileSync(script, "echo hi\n", { mode: 0o755 });
+      const result = await tinyd(["--", script], { launch });
+      expect(result.exitCode).toBe(126);
+      expect(result.stderr).toBe(`tinyd: cannot run '${script}': Exec format error; a script needs a #! line, such as #!/bin/sh\n`);
+    });
+
     test("missing #! interpreter is named", async () => {
       const dir = tempDir();
       const script = join(dir, "script.sh");

@@ -3,7 +3,7 @@
  * restarting real children, checked through pidfiles, logs and /proc.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, linkSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { alive, IS_ROOT, isLocked, LAUNCH_METHODS, procEnviron, procFds, procStat, procStatus, readPid, TAG, taggedProcesses, tempDir, TINYD, tinyd, waitFor } from "./helpers";
 
@@ -457,6 +457,57 @@ describe("supervisor (native only)", () => {
     expect((await tinyd(["--max-restarts", "1", "-R", "0", "-o", log2, "--", "sh", "-c", "exit 3"])).exitCode).toBe(0);
     await waitFor(() => logLines(log2).some((line) => line.includes("not restarting")), "the supervisor to give up");
     expect(logLines(log2).filter((line) => line.includes("started child")).length).toBe(2);
+  });
+
+  test("reload between children reaches the supervisor", async () => {
+    const dir = tempDir();
+    const log = join(dir, "app.log");
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["-H", "-R", "30", "-P", supervisorPidfile, "-p", pidfile, "-o", log, "--", "sh", "-c", "exit 3"])).exitCode).toBe(0);
+    await waitFor(() => logLines(log).some((line) => line.includes("restarting in")), "the restart delay");
+    expect(readFileSync(pidfile, "utf8")).toBe("");
+
+    const reload = await tinyd(["reload", "-p", pidfile]);
+    expect(reload.exitCode).toBe(0);
+    await waitFor(() => logLines(log).some((line) => line.endsWith("reopened the log files")), "the reopen");
+  });
+
+  test("kill leaves no files of the service", async () => {
+    const dir = tempDir();
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    const script = "trap '' TERM; sleep 300 & while :; do sleep 1; done";
+    expect((await tinyd(["-r", "--stop-timeout", "30", "-P", supervisorPidfile, "-p", pidfile, "--", "sh", "-c", script])).exitCode).toBe(0);
+    const supervisor = readPid(supervisorPidfile);
+
+    const stop = await tinyd(["stop", "-p", pidfile, "--timeout", "0.5", "--kill"]);
+    expect(stop.exitCode).toBe(0);
+    expect(alive(supervisor)).toBe(false);
+    for (const file of [pidfile, supervisorPidfile, `${pidfile}.state`, `${supervisorPidfile}.state`]) expect(existsSync(file)).toBe(false);
+    expect((await tinyd(["status", "-p", pidfile])).exitCode).toBe(3);
+  });
+
+  test("status refuses a pid that is not the child", async () => {
+    const dir = tempDir();
+    const supervisorPidfile = join(dir, "sup.pid");
+    const pidfile = join(dir, "app.pid");
+    expect((await tinyd(["-r", "-P", supervisorPidfile, "-p", pidfile, "--", "sleep", "300"])).exitCode).toBe(0);
+    writeFileSync(pidfile, `${process.pid}\n`);
+    const status = await tinyd(["status", "-p", pidfile]);
+    expect(status.exitCode).toBe(4);
+    expect(status.stdout).toStartWith(`unknown: ${pidfile} is locked, but pid ${process.pid} in it is not the process that holds it`);
+  });
+
+  test("hard-linked -P and -p exit 64", async () => {
+    const dir = tempDir();
+    const first = join(dir, "same.pid");
+    const second = join(dir, "hard.pid");
+    writeFileSync(first, "");
+    linkSync(first, second);
+    const result = await tinyd(["-r", "-P", first, "-p", second, "--", "sleep", "1"]);
+    expect(result.exitCode).toBe(64);
+    expect(result.stderr).toBe(`tinyd: -P and -p both name ${second}: the supervisor and its child need a pidfile each\n`);
   });
 
   test("same file for -P and -p exits 64", async () => {

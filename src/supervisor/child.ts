@@ -13,6 +13,7 @@ import { LaunchStep } from "../launch/request";
 import { constants } from "../posix/constants";
 import { type ExitStatus, pipe, reapChild, strerror, unblockAllSignals } from "../posix/libc";
 import type { ReadinessListener } from "../readiness/listener";
+import { missingInterpreter } from "../start";
 import { withReadinessEnvironment } from "../readiness/start";
 import type { SupervisorConfig } from "./config";
 
@@ -123,7 +124,9 @@ export async function startChild(
     if (!result.ok) {
       if (out) closeSync(out[0]);
       if (err) closeSync(err[0]);
-      const reason = result.errno ? strerror(result.errno) : "it ended without a report";
+      let reason = result.errno ? strerror(result.errno) : "it ended without a report";
+      const interpreter = result.step === LaunchStep.Exec && result.errno === 2 ? missingInterpreter(config.path) : null;
+      if (interpreter !== null) reason = `its interpreter ${interpreter} (from the #! line) was not found`;
       let code = 71;
       if (result.step === LaunchStep.Exec) code = result.errno === 2 || result.errno === 20 ? 127 : 126;
       throw new ChildStartError(`cannot start '${config.command[0]}': ${reason}`, code);

@@ -172,6 +172,18 @@ export function supervisionOptionsOf(options: SupervisionOptions): SupervisionOp
   return picked as SupervisionOptions;
 }
 
+/** Tells whether two paths name one file: the same path, or hard links to one inode. */
+function sameFile(first: string, second: string): boolean {
+  if (first === second) return true;
+  try {
+    const a = statSync(first);
+    const b = statSync(second);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** Tells whether any option of the supervision group is present. */
 export function supervisionRequested(options: SupervisionOptions): boolean {
   return Object.entries(options).some(([, value]) => value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0));
@@ -320,7 +332,7 @@ export function planSupervisor(plan: StartPlan, options: SupervisionOptions): Su
     totalLimit: count(options.restartLimit, "restart-limit", 0),
   };
   if (restart.maxDelayMs < restart.delayMs) restart.maxDelayMs = restart.delayMs;
-  if (options.supervisorPidfile !== undefined && plan.pidfile !== null && resolve(options.supervisorPidfile) === plan.pidfile) {
+  if (options.supervisorPidfile !== undefined && plan.pidfile !== null && sameFile(resolve(options.supervisorPidfile), plan.pidfile)) {
     throw usageError(`-P and -p both name ${plan.pidfile}: the supervisor and its child need a pidfile each`);
   }
 
