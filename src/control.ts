@@ -342,7 +342,9 @@ async function stopSupervised(pidfile: string, supervisor: SupervisorState, sign
   // child's process group, so that nothing the child started runs on.
   const child = readState(pidfile)?.childPid ?? null;
   if (isAlive(pid)) sendSignal(pid, parseSignal("KILL"), pidfile);
-  if (child !== null && isAlive(child)) sendSignal(-child, parseSignal("KILL"), pidfile);
+  // Even when the child itself is gone (Linux kills it with its supervisor),
+  // its group may live on; a group without members gives ESRCH, which is ignored.
+  if (child !== null) sendSignal(-child, parseSignal("KILL"), pidfile);
   // A killed supervisor shows as a zombie before all its threads have exited
   // and released its locks, so the wait is for the locks themselves.
   const released = () => [supervisor.supervisorPidfile, supervisor.childPidfile].every((file) => file === null || !readPidfile(file).locked);

@@ -477,13 +477,16 @@ describe("supervisor (native only)", () => {
     const dir = tempDir();
     const supervisorPidfile = join(dir, "sup.pid");
     const pidfile = join(dir, "app.pid");
-    const script = "trap '' TERM; sleep 300 & while :; do sleep 1; done";
+    const grandchildPidfile = join(dir, "grandchild.pid");
+    const script = `trap '' TERM; sleep 300 & echo $! > ${grandchildPidfile}; while :; do sleep 1; done`;
     expect((await tinyd(["-r", "--stop-timeout", "30", "-P", supervisorPidfile, "-p", pidfile, "--", "sh", "-c", script])).exitCode).toBe(0);
     const supervisor = readPid(supervisorPidfile);
+    const grandchild = await pidOnceWritten(grandchildPidfile);
 
     const stop = await tinyd(["stop", "-p", pidfile, "--timeout", "0.5", "--kill"]);
     expect(stop.exitCode).toBe(0);
     expect(alive(supervisor)).toBe(false);
+    await waitFor(() => !alive(grandchild), "the grandchild to die with its group");
     for (const file of [pidfile, supervisorPidfile, `${pidfile}.state`, `${supervisorPidfile}.state`]) expect(existsSync(file)).toBe(false);
     expect((await tinyd(["status", "-p", pidfile])).exitCode).toBe(3);
   });
