@@ -47,7 +47,7 @@ export interface DaemonStatus {
   error?: string;
   /** Present when a tinyd supervisor runs the service, or ran it until its restart policy gave up. */
   supervisor?: SupervisorStatus;
-  /** Why the supervisor's restart policy ended the service, when it did. */
+  /** The reason the supervisor's restart policy ended the service, when it did. */
   endReason?: string | null;
 }
 
@@ -163,7 +163,7 @@ export function signalDaemon(pidfile: string, signal: string | number): { pid: n
   // A supervised service gets every signal through its supervisor, which
   // passes HUP (without -H), USR1, USR2 and WINCH on to the child and stops
   // the service on TERM and INT, so that a stopped child is not restarted.
-  // That holds also between two children, when the child's pidfile is empty.
+  // This applies between two children too, when the child's pidfile is empty.
   const supervisor = supervisorOf(pidfile, state);
   if (!supervisor && state.pid === null) throw namesNoPid(pidfile, "signal");
   const target = supervisor ? supervisor.supervisorPid : state.pid!;
@@ -287,7 +287,7 @@ export async function stopDaemon(pidfile: string, options: StopOptions = {}): Pr
   if (supervisor) return stopSupervised(pidfile, supervisor, signal, options);
 
   if (!state.locked) {
-    // A stale pidfile goes too, so that status then says "not running" rather than "dead".
+    // A stale pidfile is removed too, so that status then reports "not running" rather than "dead".
     if (state.exists && state.pid !== null) removeStalePidfile(pidfile, state.pid);
     return { wasRunning: false, stopped: true, pid: null, killed: false };
   }
@@ -342,8 +342,8 @@ async function stopSupervised(pidfile: string, supervisor: SupervisorState, sign
   // child's process group, so that nothing the child started runs on.
   const child = readState(pidfile)?.childPid ?? null;
   if (isAlive(pid)) sendSignal(pid, parseSignal("KILL"), pidfile);
-  // Even when the child itself is gone (Linux kills it with its supervisor),
-  // its group may live on; a group without members gives ESRCH, which is ignored.
+  // Even when the child itself is gone, because Linux kills it with its
+  // supervisor, its group may live on. A group without members gives ESRCH, which is ignored.
   if (child !== null) sendSignal(-child, parseSignal("KILL"), pidfile);
   // A killed supervisor shows as a zombie before all its threads have exited
   // and released its locks, so the wait is for the locks themselves.

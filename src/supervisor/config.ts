@@ -286,7 +286,11 @@ function checkWritableBy(credentials: Credentials, user: string, paths: readonly
     }
     const uid = credentials.uid ?? process.getuid!();
     const inGroup = credentials.gid === stat.gid || credentials.groups.includes(stat.gid);
-    const writable = uid === 0 || (stat.uid === uid ? (stat.mode & 0o200) !== 0 : inGroup ? (stat.mode & 0o020) !== 0 : (stat.mode & 0o002) !== 0);
+    // The permission bits that apply: the owner's, else the group's, else the others'.
+    let bit = 0o002;
+    if (stat.uid === uid) bit = 0o200;
+    else if (inGroup) bit = 0o020;
+    const writable = uid === 0 || (stat.mode & bit) !== 0;
     if (!writable) {
       throw new TinydError(
         "E_PERMISSION",

@@ -21,8 +21,8 @@ export interface SupervisorState {
   /**
    * "running", "restarting" (waiting out a delay), "stopping", or "ended":
    * the restart policy gave up. An ended state stays beside the removed
-   * pidfiles, so that status can say why the service is gone, until the next
-   * start removes it.
+   * pidfiles, so that status can report the reason, until the next start
+   * removes it.
    */
   phase: "running" | "restarting" | "stopping" | "ended";
   /** With phase "ended": why the policy gave up. */

@@ -90,7 +90,7 @@ class Supervisor {
   private lastExit: SupervisorState["lastExit"] = null;
   /** Whether the current child reported ready; null without readiness. */
   private childReady: boolean | null = null;
-  /** Why the restart policy ended the service; null while it runs or after a stop. */
+  /** The reason the restart policy ended the service; null while it runs or after a stop. */
   private endReason: string | null = null;
   private phase: SupervisorState["phase"] = "running";
   private stopRequested = false;
