@@ -56,7 +56,7 @@ export interface Daemon {
  * Marker that identifies the re-run script as the daemon. Its value is the
  * path of a private file containing a DaemonMarker as JSON, which the daemon
  * deletes as it reads it. Bun.spawn without an `env` option passes on the
- * environment the process started with, whatever process.env says since
+ * environment the process started with, whatever changes process.env has seen since
  * (measured with Bun 1.4.5), so a child of the daemon may inherit the
  * variable, but it finds the file gone and runs as an ordinary script.
  */

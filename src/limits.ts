@@ -121,7 +121,7 @@ function linuxMaxOpenFiles(): number | null {
   }
 }
 
-/** Throws E_USAGE for a limit that the system never accepts, whoever sets it. */
+/** Throws E_USAGE for a limit that the system rejects even for root. */
 export function checkLimitsSupported(limits: readonly ResourceLimit[]): void {
   const nofile = limits.find((limit) => limit.name === "nofile");
   const max = nofile ? linuxMaxOpenFiles() : null;

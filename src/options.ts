@@ -263,7 +263,9 @@ export function planStart(command: readonly string[], options: DaemonOptions = {
   const inRoot = privileges.chroot === null ? null : planInRoot(privileges.chroot, command[0]!, env.get("PATH") ?? DEFAULT_PATH, options.cwd);
   const path = inRoot?.path ?? resolveCommand(command[0]!, env.get("PATH") ?? DEFAULT_PATH);
 
-  const cwd = inRoot ? inRoot.cwd : options.noChdir ? null : resolve(options.cwd ?? DEFAULT_CWD);
+  let cwd: string | null = null;
+  if (inRoot) cwd = inRoot.cwd;
+  else if (!options.noChdir) cwd = resolve(options.cwd ?? DEFAULT_CWD);
   if (cwd !== null && !inRoot) checkDirectory(cwd);
 
   const pidfile = options.pidfile === undefined ? null : resolve(options.pidfile);

@@ -157,7 +157,9 @@ describe("fish completion", () => {
   test("lists every declared option", () => {
     if (fish === null) return void console.log("skipped: fish is not installed");
     for (const sub of model) {
-      const prefix = sub.name === "start" ? "tinyd" : sub.name === "service" ? "tinyd service systemd web" : `tinyd ${sub.name}`;
+      let prefix = `tinyd ${sub.name}`;
+      if (sub.name === "start") prefix = "tinyd";
+      if (sub.name === "service") prefix = "tinyd service systemd web";
       const listed = new Set(fishComplete(`${prefix} -`));
       expect([...listed].sort()).toEqual(declared(sub));
     }

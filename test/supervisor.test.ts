@@ -238,7 +238,7 @@ describe("supervisor (native only)", () => {
     const supervisorPid = Number(lines[0]!.match(/tinyd\[(\d+)\]/)![1]);
     expect(statuses).toContain(`${supervisorPid} exit 7`);
 
-    // Status still says why the service is gone.
+    // Status still reports the reason the service ended.
     const status = await tinyd(["status", "-p", pidfile]);
     expect(status.exitCode).toBe(3);
     expect(status.stdout).toBe("not running: the supervisor gave up: it was restarted 3 times within 60 s, the limit of --max-restarts (3 restarts, last exit with status 7)\n");

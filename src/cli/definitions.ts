@@ -87,7 +87,7 @@ export const startOptions: OptionDefs = {
     type: "string",
     alias: ["P"],
     valueHint: "FILE",
-    description: "Write the supervisor's pid to FILE, locked while it runs; -p then holds the child's pid",
+    description: "Write the supervisor's pid to FILE, locked while it runs; -p then contains the child's pid",
   },
   supervise: { type: "boolean", description: "Run the command under a supervisor even without another supervision option" },
   "supervisor-user": {

@@ -18,7 +18,8 @@ function aliases(def: OptionDef): string[] {
 export function optionSpelling(name: string, def: OptionDef): string {
   const forms = [...aliases(def).map((letter) => `-${letter}`), name.length === 1 ? `-${name}` : `--${name}`];
   const valueHint = (def as { valueHint?: string }).valueHint ?? "VALUE";
-  const hint = def.type !== "string" ? "" : def.optionalValue ? `[=${valueHint}]` : ` ${valueHint}`;
+  let hint = "";
+  if (def.type === "string") hint = def.optionalValue ? `[=${valueHint}]` : ` ${valueHint}`;
   return forms.join(", ") + hint;
 }
 

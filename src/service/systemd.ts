@@ -4,7 +4,7 @@
  * tinyd detaches and exits once the daemon has exec'd and its pid is in the
  * pidfile, which is what Type=forking with PIDFile= expects. With
  * --foreground tinyd execs the command in its own place, so the unit is
- * Type=exec and systemd knows the main pid without a pidfile.
+ * Type=exec and systemd learns the main pid without a pidfile.
  *
  * With readiness (--wait-ready, --notify-fd), tinyd exits only once the
  * daemon is ready, so a Type=forking unit is started exactly then, whichever
